@@ -1,0 +1,111 @@
+"""im2col / col2im: shapes, layout, adjointness and equivalence with a naive convolution."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from tinygrad_edu.im2col import col2im, conv_output_size, im2col
+
+
+def test_book_shapes():
+    assert im2col(np.random.rand(1, 3, 7, 7), 5, 5, stride=1, pad=0).shape == (9, 75)
+    assert im2col(np.random.rand(10, 3, 7, 7), 5, 5, stride=1, pad=0).shape == (90, 75)
+
+
+def test_layout_matches_formula():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 6))
+    fh, fw, s, p = 3, 2, 2, 1
+    col = im2col(x, fh, fw, stride=s, pad=p)
+    xp = np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)])
+    OH, OW = (5 + 2 * p - fh) // s + 1, (6 + 2 * p - fw) // s + 1
+    assert col.shape == (2 * OH * OW, 3 * fh * fw)
+    for n in range(2):
+        for i in range(OH):
+            for j in range(OW):
+                patch = xp[n, :, i * s:i * s + fh, j * s:j * s + fw]
+                np.testing.assert_array_equal(col[(n * OH + i) * OW + j], patch.ravel())
+
+
+def naive_conv(x, w, b, stride, pad):
+    N, C, H, W = x.shape
+    FN, _, FH, FW = w.shape
+    xp = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+    OH, OW = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
+    out = np.zeros((N, FN, OH, OW))
+    for n in range(N):
+        for f in range(FN):
+            for i in range(OH):
+                for j in range(OW):
+                    patch = xp[n, :, i * stride:i * stride + FH, j * stride:j * stride + FW]
+                    out[n, f, i, j] = np.sum(patch * w[f]) + b[f]
+    return out
+
+
+@st.composite
+def conv_geometry(draw):
+    """(N, C, H, W), FH, FW, stride, pad with an integer output size."""
+    fh, fw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride, pad = draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    oh, ow = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    H, W = (oh - 1) * stride + fh - 2 * pad, (ow - 1) * stride + fw - 2 * pad
+    if H < 1 or W < 1:
+        H, W, pad = (oh - 1) * stride + fh, (ow - 1) * stride + fw, 0
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return (N, C, H, W), fh, fw, stride, pad
+
+
+@given(conv_geometry(), st.integers(0, 2**32 - 1))
+def test_col2im_is_adjoint_of_im2col(geom, seed):
+    shape, fh, fw, stride, pad = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    col = im2col(x, fh, fw, stride, pad)
+    y = rng.standard_normal(col.shape)
+    back = col2im(y, shape, fh, fw, stride, pad)
+    assert back.shape == shape
+    np.testing.assert_allclose(np.sum(col * y), np.sum(x * back), rtol=1e-10, atol=1e-10)
+
+
+@given(conv_geometry(), st.integers(1, 3), st.integers(0, 2**32 - 1))
+def test_im2col_convolution_equals_naive_loop(geom, FN, seed):
+    shape, fh, fw, stride, pad = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((FN, shape[1], fh, fw))
+    b = rng.standard_normal(FN)
+    N, _, H, W = shape
+    OH, OW = (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
+    out = im2col(x, fh, fw, stride, pad) @ w.reshape(FN, -1).T + b
+    out = out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(out, naive_conv(x, w, b, stride, pad), rtol=1e-10, atol=1e-10)
+
+
+def test_col2im_counts_overlaps():
+    # every pixel receives one 1 per patch that covers it
+    x = np.ones((1, 1, 4, 4))
+    counts = col2im(im2col(x, 3, 3), x.shape, 3, 3)
+    expected = np.array([[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]])
+    np.testing.assert_array_equal(counts[0, 0], expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_preserved(dtype):
+    x = np.ones((2, 2, 6, 6), dtype=dtype)
+    col = im2col(x, 3, 3, stride=1, pad=1)
+    assert col.dtype == dtype
+    assert col2im(col, x.shape, 3, 3, stride=1, pad=1).dtype == dtype
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        im2col(np.zeros((1, 1, 4, 4)), 5, 5)
+    with pytest.raises(ValueError, match="not an integer"):
+        im2col(np.zeros((1, 1, 6, 6)), 3, 3, stride=2)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        im2col(np.zeros((4, 4)), 3, 3)
+    with pytest.raises(ValueError, match="stride"):
+        im2col(np.zeros((1, 1, 4, 4)), 2, 2, stride=0)
+    with pytest.raises(ValueError, match="col2im: col has shape"):
+        col2im(np.zeros((3, 9)), (1, 1, 4, 4), 3, 3)
+    assert conv_output_size(28, 5) == 24
+    assert conv_output_size(24, 2, stride=2) == 12
