@@ -1,0 +1,211 @@
+"""The backward engine: gradient mode, topological order, and reverse-mode accumulation.
+
+Reverse-mode automatic differentiation in three steps:
+
+1. Every operation run while gradients are enabled records the :class:`Function` that made its
+   output (``tensor._ctx``), so the program builds its own computation graph as it runs.
+2. ``backward`` orders that graph topologically -- outputs before inputs -- with an explicit
+   stack instead of recursion, so a chain of 100,000 operations is no problem.
+3. Walking that order once, each node receives the *sum* of the gradients flowing into it from
+   all its uses (chain rule: dL/dx = sum over uses of dL/dy * dy/dx) before its own
+   ``Function.backward`` runs, so a node shared by several paths is visited exactly once.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record the graph."""
+    return _GradMode.enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Turn graph recording on or off inside a ``with`` block or a decorated function."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self.previous = _GradMode.enabled
+        _GradMode.enabled = self.mode
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self.previous
+
+
+class no_grad(set_grad_enabled):
+    """Record nothing: inference without a graph. ``with no_grad(): ...`` or ``@no_grad()``."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Record the graph again inside a ``no_grad`` region."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+def topological_order(roots) -> list:
+    """Every tensor that requires grad and leads to ``roots``, outputs first.
+
+    An iterative depth-first search: a node is emitted after all of its inputs (post-order), and
+    the reversed post-order is a topological order. No recursion, so depth is unlimited.
+    """
+    post_order, visited = [], set()
+    stack = [(root, False) for root in roots]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
+            post_order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        ctx = tensor._ctx
+        if ctx is not None:
+            if ctx.inputs is None:
+                raise RuntimeError(
+                    f"Trying to backward through the graph a second time: the buffers saved by "
+                    f"{type(ctx).__name__} were freed by the first backward(). Pass "
+                    f"retain_graph=True to the first backward() if you need to call it twice.")
+            for x in ctx.inputs:
+                if x.requires_grad and id(x) not in visited:
+                    stack.append((x, False))
+    post_order.reverse()
+    return post_order
+
+
+def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, inputs=None):
+    """Propagate ``root_grads`` from ``roots`` back through the graph.
+
+    With ``inputs=None`` gradients of leaf tensors are accumulated into their ``.grad`` (as
+    ``Tensor.backward`` does). Otherwise the gradients of ``inputs`` are returned, in order, and
+    no ``.grad`` is touched (as ``grad`` does).
+    """
+    from tinygrad_edu.tensor import Tensor
+
+    order = topological_order(roots)
+    grads: dict[int, Tensor] = {}
+    for root, g in zip(roots, root_grads):
+        _accumulate(grads, root, g, create_graph)
+    wanted = None if inputs is None else {id(x) for x in inputs}
+    captured: dict[int, Tensor] = {}
+
+    with set_grad_enabled(create_graph):
+        for tensor in order:
+            g = grads.pop(id(tensor), None)
+            if g is None:
+                continue
+            if wanted is not None and id(tensor) in wanted:
+                captured[id(tensor)] = g
+            ctx = tensor._ctx
+            if ctx is None:  # a leaf: the end of this path
+                if wanted is None:
+                    tensor.grad = g if tensor.grad is None else _add(tensor.grad, g, create_graph)
+                continue
+            if create_graph and not ctx.differentiable_backward:
+                raise RuntimeError(
+                    f"{type(ctx).__name__} does not support higher-order gradients: its backward "
+                    f"works on numpy arrays. Use create_graph=False, or build it from core ops.")
+            gxs = ctx.backward(g)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx in zip(ctx.inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.shape != x.shape:
+                    gx = _reduce_to_shape(gx, x.shape, type(ctx).__name__)
+                _accumulate(grads, x, gx, create_graph)
+            if not retain_graph:
+                ctx.release()
+    if inputs is None:
+        return None
+    return tuple(captured.get(id(x)) for x in inputs)
+
+
+def _accumulate(grads, tensor, g, create_graph):
+    key = id(tensor)
+    previous = grads.get(key)
+    grads[key] = g if previous is None else _add(previous, g, create_graph)
+
+
+def _add(a, b, create_graph):
+    """a + b for gradients: recorded when building a differentiable graph, plain numpy otherwise."""
+    if create_graph:
+        return a + b
+    from tinygrad_edu.tensor import Tensor
+    return Tensor(a.data + b.data)
+
+
+def _reduce_to_shape(g, shape, op_name):
+    """Sum a broadcast gradient back to the shape of the input it belongs to."""
+    from tinygrad_edu.ops import sum_to
+    try:
+        return sum_to(g, shape)
+    except ValueError:
+        raise ValueError(
+            f"{op_name}.backward returned a gradient of shape {g.shape} for an input of shape "
+            f"{shape}; it must have the input's shape or broadcast to it") from None
+
+
+def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned instead of stored in .grad.
+
+    ``grad_outputs`` weights each output (required for non-scalar outputs). With
+    ``create_graph=True`` the returned gradients are themselves part of a graph, so they can be
+    differentiated again (gradient of a gradient).
+    """
+    from tinygrad_edu.tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs]
+    root_grads = [initial_gradient(y, g) for y, g in zip(outputs, grad_outputs)]
+    for x in inputs:
+        if not x.requires_grad:
+            raise RuntimeError(f"grad: an input of shape {x.shape} does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    result = run_backward(outputs, root_grads, retain_graph=retain_graph,
+                          create_graph=create_graph, inputs=inputs)
+    if not allow_unused and any(g is None for g in result):
+        i = next(i for i, g in enumerate(result) if g is None)
+        raise RuntimeError(f"grad: input {i} (shape {inputs[i].shape}) was not used to compute "
+                           f"the outputs; pass allow_unused=True to get None for it")
+    return result
+
+
+def initial_gradient(output, g):
+    """The gradient backward starts from: ``g`` checked against ``output``, or 1 for a scalar."""
+    from tinygrad_edu.tensor import Tensor
+
+    if not output.requires_grad:
+        raise RuntimeError(
+            f"backward: this tensor (shape {output.shape}) does not require grad and has no "
+            f"graph; create its inputs with requires_grad=True and run the ops outside no_grad()")
+    if g is None:
+        if output.data.size != 1:
+            raise RuntimeError(
+                f"backward: the output has shape {output.shape}, not a single number, so its "
+                f"gradient is ambiguous. Pass grad= an array of shape {output.shape} (e.g. "
+                f"y.backward(np.ones({output.shape}))) or reduce it first (y.sum().backward()).")
+        return Tensor(np.ones(output.shape, dtype=output.dtype))
+    g = g if isinstance(g, Tensor) else Tensor(np.asarray(g, dtype=output.dtype))
+    if g.shape != output.shape:
+        raise ValueError(f"backward: grad has shape {g.shape} but the output has shape "
+                         f"{output.shape}; they must match")
+    return g

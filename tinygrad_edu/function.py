@@ -1,0 +1,95 @@
+"""Function: the template every differentiable operation follows.
+
+A Function turns numpy arrays into a numpy array (``forward``) and turns the gradient of its
+output into gradients of its inputs (``backward``). ``__call__`` is the one place that connects
+it to the graph: unwrap the input tensors, run ``forward``, wrap the result, and -- only when
+gradients are enabled and some input requires them -- record how the output was made::
+
+    class Square(Function):
+        '''y = x**2,  dy/dx = 2x'''
+        def forward(self, x):
+            return x * x
+        def backward(self, gy):
+            x, = self.inputs
+            return gy * 2 * x
+
+    y = Square()(x)
+
+``backward`` receives and returns Tensors and runs under ``no_grad`` unless the caller asked
+for ``create_graph=True``; because it is written with Tensor operations, the same code then
+records a graph of its own, which is what makes gradients of gradients possible.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from tinygrad_edu.autograd import _GradMode
+
+
+class Function:
+    #: False for a Function whose backward computes with numpy directly (a fast path that cannot
+    #: be differentiated again); asking for create_graph through it raises a clear error.
+    differentiable_backward = True
+    #: The input Tensors, kept for backward; None once backward has released the graph.
+    inputs = None
+
+    def __call__(self, *inputs):
+        from tinygrad_edu.tensor import Tensor
+
+        xs = as_tensors(inputs)
+        try:
+            y = self.forward(*[x.data for x in xs])
+        except (ValueError, IndexError) as error:
+            shapes = " and ".join(str(x.shape) for x in xs)
+            raise type(error)(f"{type(self).__name__}: cannot apply to input shapes {shapes}: "
+                              f"{error}") from None
+        out = Tensor(y)
+        if _GradMode.enabled and any(x.requires_grad for x in xs):
+            self.inputs = xs
+            self.needs_input_grad = tuple(x.requires_grad for x in xs)
+            self._output = weakref.ref(out)
+            out.requires_grad = True
+            out._ctx = self
+        return out
+
+    @property
+    def output(self):
+        """The Tensor this call produced (alive while its graph is being backpropagated)."""
+        return self._output()
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+    def release(self):
+        """Free what this node saved for backward (called after backward unless retain_graph)."""
+        self.__dict__.clear()
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+def as_tensors(values):
+    """Wrap constants as Tensors. A python or numpy constant takes the float dtype of the tensors
+    it meets, so ``x * 2.0`` and ``x + np.float64(1)`` keep a float32 ``x`` float32."""
+    from tinygrad_edu.tensor import Tensor
+
+    if all(isinstance(v, Tensor) for v in values):  # the hot path: nothing to convert
+        return values
+    dtype = None
+    for v in values:
+        if isinstance(v, Tensor) and v.data.dtype.kind == "f":
+            dtype = v.data.dtype
+            break
+    return tuple(v if isinstance(v, Tensor) else Tensor(_constant(v, dtype)) for v in values)
+
+
+def _constant(value, float_dtype):
+    array = np.asarray(value)
+    if float_dtype is not None and array.dtype.kind in "fiub" and array.dtype != float_dtype:
+        array = array.astype(float_dtype)
+    return array
