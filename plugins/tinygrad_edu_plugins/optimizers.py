@@ -1,0 +1,209 @@
+"""The standard optimizers of chapter 6 of the book, plus AdamW.
+
+Notation: ``p`` a parameter, ``g`` its gradient, ``lr`` the learning rate. Every update is
+done in place on ``p`` (and on the optimizer's state arrays) and keeps ``p``'s dtype.
+
+Weight decay: every optimizer takes ``weight_decay``; except for AdamW it is L2
+regularisation, ``g ← g + weight_decay · p`` before the formulas below (the base class does
+that). AdamW decays the parameter directly ("decoupled" weight decay).
+
+Each optimizer is registered together with the closed form of its first step from a fresh
+state (``OptimizerCheck.first_step``), which the conformance suite compares with ``step()``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinygrad_edu.components import Component, OptimizerCheck
+from tinygrad_edu.hookspecs import hookimpl
+from tinygrad_edu.optimizer import Optimizer
+
+__all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW"]
+
+
+def _zeros_state(state: dict, key: str, param) -> np.ndarray:
+    """``state[key]``, created as zeros shaped (and typed) like the parameter on first use."""
+    if key not in state:
+        state[key] = np.zeros_like(param.data)
+    return state[key]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: p ← p − lr·g."""
+
+    def __init__(self, params, lr: float = 0.01, weight_decay: float = 0.0):
+        super().__init__(params, lr=lr, weight_decay=weight_decay)
+
+    def update_one(self, param, grad, state):
+        param.data -= self.lr * grad
+
+
+class Momentum(Optimizer):
+    """Momentum SGD (book form): v ← momentum·v − lr·g;  p ← p + v.   (v starts at 0)"""
+
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
+        super().__init__(params, lr=lr, weight_decay=weight_decay, momentum=float(momentum))
+
+    def update_one(self, param, grad, state):
+        v = _zeros_state(state, "v", param)
+        v *= self.momentum
+        v -= self.lr * grad
+        param.data += v
+
+
+class Nesterov(Optimizer):
+    """Nesterov's accelerated gradient, exactly as the book's code writes it:
+    v ← m·v − lr·g;  p ← p + m²·v − (1 + m)·lr·g   (m = momentum; the *new* v is used).
+
+    The book cites Bengio et al. 2012 (arXiv:1212.0901), whose reformulation uses the *old*
+    velocity: p ← p + m²·v_old − (1 + m)·lr·g. The book's code updates v first, so its step
+    from a fresh state is p − (1 + m + m²)·lr·g. We keep the book's form so that results match
+    the book's figures.
+    """
+
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
+        super().__init__(params, lr=lr, weight_decay=weight_decay, momentum=float(momentum))
+
+    def update_one(self, param, grad, state):
+        m = self.momentum
+        v = _zeros_state(state, "v", param)
+        v *= m
+        v -= self.lr * grad
+        param.data += (m * m) * v
+        param.data -= ((1.0 + m) * self.lr) * grad
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: h ← h + g⊙g;  p ← p − lr·g / (√h + eps)   (h starts at 0, eps = 1e-7 as in the book)."""
+
+    def __init__(self, params, lr: float = 0.01, eps: float = 1e-7, weight_decay: float = 0.0):
+        super().__init__(params, lr=lr, weight_decay=weight_decay, eps=float(eps))
+
+    def update_one(self, param, grad, state):
+        h = _zeros_state(state, "h", param)
+        h += grad * grad
+        denom = np.sqrt(h)
+        denom += self.eps
+        param.data -= self.lr * grad / denom
+
+
+class RMSprop(Optimizer):
+    """RMSprop: h ← ρ·h + (1 − ρ)·g⊙g;  p ← p − lr·g / (√h + eps)
+    (ρ = decay_rate = 0.99 and eps = 1e-7 as in the book; h starts at 0)."""
+
+    def __init__(self, params, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-7,
+                 weight_decay: float = 0.0):
+        super().__init__(params, lr=lr, weight_decay=weight_decay, decay_rate=float(decay_rate), eps=float(eps))
+
+    def update_one(self, param, grad, state):
+        h = _zeros_state(state, "h", param)
+        h *= self.decay_rate
+        h += (1.0 - self.decay_rate) * grad * grad
+        denom = np.sqrt(h)
+        denom += self.eps
+        param.data -= self.lr * grad / denom
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), at step t = 1, 2, ... of this parameter:
+    m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g⊙g;
+    m̂ = m / (1 − β1^t);  v̂ = v / (1 − β2^t);  p ← p − lr·m̂ / (√v̂ + eps).
+
+    The book writes the same update with the bias corrections folded into the learning rate,
+    lr_t = lr·√(1 − β2^t) / (1 − β1^t);  p ← p − lr_t·m / (√v + eps), and eps = 1e-7. The two
+    differ only in where eps sits (the book's eps is effectively eps·√(1 − β2^t) here), which
+    matters only when √v̂ is comparable to eps. We use the standard form with eps = 1e-8.
+    """
+
+    def __init__(self, params, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, lr=lr, weight_decay=weight_decay,
+                         beta1=float(beta1), beta2=float(beta2), eps=float(eps))
+
+    def update_one(self, param, grad, state):
+        state["step"] = t = state.get("step", 0) + 1
+        m = _zeros_state(state, "m", param)
+        v = _zeros_state(state, "v", param)
+        m *= self.beta1
+        m += (1.0 - self.beta1) * grad
+        v *= self.beta2
+        v += (1.0 - self.beta2) * np.square(grad)
+        denom = np.sqrt(v)
+        denom /= math.sqrt(1.0 - self.beta2 ** t)  # √v̂
+        denom += self.eps
+        param.data -= (self.lr / (1.0 - self.beta1 ** t)) * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), λ = weight_decay:
+    p ← p − lr·λ·p, then the Adam step above with the bare gradient g (no L2 term in g)."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01):
+        super().__init__(params, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+
+    def update_one(self, param, grad, state):
+        if self.weight_decay:
+            param.data *= 1.0 - self.lr * self.weight_decay
+        super().update_one(param, grad, state)
+
+
+# ---------------------------------------------------------------------------------------
+# The first step of each optimizer from a fresh state, in closed form (plain numpy).
+# g includes the L2 term g + weight_decay·p except for AdamW.
+
+def _sgd_first(p, g, lr, weight_decay=0.0):
+    return p - lr * (g + weight_decay * p)
+
+
+def _momentum_first(p, g, lr, momentum=0.9, weight_decay=0.0):
+    return p - lr * (g + weight_decay * p)  # v = −lr·g, p + v
+
+
+def _nesterov_first(p, g, lr, momentum=0.9, weight_decay=0.0):
+    m = momentum
+    return p - (1 + m + m * m) * lr * (g + weight_decay * p)  # book form, see Nesterov
+
+
+def _adagrad_first(p, g, lr, eps=1e-7, weight_decay=0.0):
+    g = g + weight_decay * p
+    return p - lr * g / (np.abs(g) + eps)  # h = g²
+
+
+def _rmsprop_first(p, g, lr, decay_rate=0.99, eps=1e-7, weight_decay=0.0):
+    g = g + weight_decay * p
+    return p - lr * g / (np.sqrt(1 - decay_rate) * np.abs(g) + eps)  # h = (1 − ρ)·g²
+
+
+def _adam_first(p, g, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    g = g + weight_decay * p
+    return p - lr * g / (np.abs(g) + eps)  # m̂ = g, v̂ = g²
+
+
+def _adamw_first(p, g, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    return p * (1 - lr * weight_decay) - lr * g / (np.abs(g) + eps)
+
+
+@hookimpl
+def register_optimizers():
+    return [
+        Component("sgd", SGD, check=OptimizerCheck(kwargs={"weight_decay": 0.1}, first_step=_sgd_first)),
+        Component("momentum", Momentum,
+                  check=OptimizerCheck(kwargs={"momentum": 0.8, "weight_decay": 0.1}, first_step=_momentum_first)),
+        Component("nesterov", Nesterov,
+                  check=OptimizerCheck(kwargs={"momentum": 0.8, "weight_decay": 0.1}, first_step=_nesterov_first)),
+        Component("adagrad", AdaGrad,
+                  check=OptimizerCheck(kwargs={"weight_decay": 0.1}, first_step=_adagrad_first)),
+        Component("rmsprop", RMSprop,
+                  check=OptimizerCheck(kwargs={"decay_rate": 0.9, "weight_decay": 0.1}, first_step=_rmsprop_first)),
+        Component("adam", Adam,
+                  check=OptimizerCheck(kwargs={"beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1},
+                                       first_step=_adam_first)),
+        Component("adamw", AdamW,
+                  check=OptimizerCheck(kwargs={"beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1},
+                                       first_step=_adamw_first)),
+    ]
