@@ -1,0 +1,584 @@
+"""The plugin manager: loads the ``tinygrad_edu`` entry points, strictly and safely.
+
+Every component (layer, activation, loss, optimizer, initializer) reaches the framework through
+a plugin, the standard ones included. Loading happens once, lazily, on the first lookup:
+
+1. every entry point of the group ``tinygrad_edu`` is imported (the standard plugins of the
+   ``tinygrad-edu`` distribution first, then the others sorted by distribution and name), then
+   the plugins given at run time with :func:`register_plugin`;
+2. each plugin is registered with a :class:`pluggy.PluginManager`; a hook implementation that
+   matches no specification (``register_activation`` for ``register_activations``), or a
+   function named like a hook but not marked ``@hookimpl``, is an error;
+3. its registration hooks are called and their results checked (a list of ``Component``);
+4. its component names (and aliases, compared case-insensitively) must not be taken already.
+
+A plugin that fails any step is **quarantined**: it is unregistered as a whole (none of its
+components or lifecycle hooks are used), a :class:`PluginWarning` naming it, its entry point and
+the cause is emitted once, and the record is listed by :func:`quarantined` and by
+``tinygrad-edu plugins``. The other plugins keep working.
+
+Name conflicts: the plugin loaded *first* keeps the name, the later one is quarantined with a
+:class:`PluginConflictError` naming both plugins and the name. Because the standard plugins load
+first, a third-party plugin can never silently replace ``relu``.
+
+Disabling: ``TINYGRAD_EDU_DISABLE_PLUGINS=name1,name2`` (entry-point names; ``*`` disables every
+entry point), or :func:`disable_plugin` / :func:`enable_plugin` at run time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import os
+import re
+import sys
+import threading
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .components import KINDS, Component
+
+ENTRY_POINT_GROUP = "tinygrad_edu"
+DISABLE_ENV = "TINYGRAD_EDU_DISABLE_PLUGINS"
+_OWN_DISTRIBUTION = "tinygrad-edu"
+_IMPORTLIB_DIR = os.path.dirname(importlib.__file__)
+_REGISTRATION_HOOKS = hookspecs.REGISTRATION_HOOKS
+_SPEC_NAMES = tuple(
+    name for name in vars(hookspecs)
+    if hasattr(getattr(hookspecs, name), hookspecs.PROJECT_NAME + "_spec")
+)
+
+
+class PluginError(Exception):
+    """A plugin could not be loaded; ``record`` (a :class:`PluginRecord`) says which and why."""
+
+    def __init__(self, message: str, record: PluginRecord | None = None):
+        super().__init__(message)
+        self.record = record
+
+
+class PluginConflictError(PluginError):
+    """Two plugins register the same component name (or alias) for the same kind."""
+
+    def __init__(self, message: str, kind: str, name: str, plugins: tuple[str, str],
+                 record: PluginRecord | None = None):
+        super().__init__(message, record)
+        self.kind = kind
+        self.name = name
+        self.plugins = plugins
+
+
+class PluginWarning(UserWarning):
+    """Emitted once for every quarantined plugin."""
+
+
+@dataclass
+class PluginRecord:
+    """What became of one plugin: a row of ``tinygrad-edu plugins``.
+
+    status        "loaded", "quarantined" or "disabled"
+    entry_point   ``"name = module:attr"``, or ``"(registered at run time)"``
+    registers     kind -> component names, for a loaded plugin
+    stage, error  for a quarantined plugin: the step that failed ("import", "register_layers",
+                  "conflict", ...) and the cause in one line; ``traceback`` has the details
+    """
+
+    name: str
+    entry_point: str
+    distribution: str = ""
+    version: str = ""
+    status: str = "loaded"
+    registers: dict[str, list[str]] = field(default_factory=dict)
+    stage: str = ""
+    error: str = ""
+    traceback: str = field(default="", repr=False)
+    exception: BaseException | None = field(default=None, repr=False)
+    plugin: Any = field(default=None, repr=False)
+
+    @property
+    def source(self) -> str:
+        """Where the plugin comes from: entry point and distribution."""
+        where = f"entry point {self.entry_point!r}"
+        if self.distribution:
+            where += f" of {self.distribution} {self.version}".rstrip()
+        return where
+
+    def describe(self) -> str:
+        """One readable sentence: the plugin, where it comes from, and what happened."""
+        text = f"plugin {self.name!r} ({self.source})"
+        if self.status == "quarantined":
+            return f"{text} was quarantined; {self.stage} failed: {self.error}"
+        if self.status == "disabled":
+            return f"{text} is disabled"
+        counts = ", ".join(f"{len(v)} {k}(s)" for k, v in self.registers.items() if v)
+        return f"{text} registers {counts or 'nothing'}"
+
+    def as_row(self) -> dict:
+        """A plain dict for listings (the CLI's ``plugins`` command)."""
+        return {
+            "name": self.name,
+            "status": self.status,
+            "distribution": self.distribution,
+            "version": self.version,
+            "entry_point": self.entry_point,
+            "registers": {kind: list(self.registers.get(kind, [])) for kind in KINDS},
+            "error": f"{self.stage}: {self.error}" if self.status == "quarantined" else "",
+        }
+
+
+@dataclass
+class _State:
+    manager: pluggy.PluginManager
+    records: dict[str, PluginRecord] = field(default_factory=dict)
+    components: list[Component] = field(default_factory=list)
+    # kind -> normalized name or alias -> (canonical name, plugin name)
+    taken: dict[str, dict[str, tuple[str, str]]] = field(
+        default_factory=lambda: {kind: {} for kind in KINDS})
+
+
+_lock = threading.RLock()
+_state: _State | None = None
+_loading = False
+_generation = 0
+_runtime: dict[str, Any] = {}        # plugins given to register_plugin(), in order
+_api_disabled: set[str] = set()
+_api_enabled: set[str] = set()       # enable_plugin() overrides the environment variable
+_warned: set[tuple[str, str, str]] = set()
+
+
+def normalize_name(name: str) -> str:
+    """The key under which names are compared: case-insensitive, ``-`` same as ``_``."""
+    return name.strip().casefold().replace("-", "_")
+
+
+# ------------------------------------------------------------------------------ public API
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The pluggy manager with every loaded plugin registered (loads them on first use)."""
+    return _get_state().manager
+
+
+def hook():
+    """The hook relay: ``hook().after_epoch(trainer=t, epoch=e, logs=logs)`` calls every
+    loaded plugin's implementation (arguments by keyword). See also :func:`call_hook`."""
+    return get_plugin_manager().hook
+
+
+def call_hook(name: str, **kwargs) -> list:
+    """Call the lifecycle hook ``name`` with exactly its specified arguments.
+
+    Checks the hook name and the argument names first (a clear TypeError instead of a silent
+    mistake); if a plugin's implementation raises, the exception propagates unchanged with a
+    note naming the plugin."""
+    if name not in _SPEC_NAMES:
+        close = difflib.get_close_matches(name, _SPEC_NAMES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise AttributeError(f"No hook named {name!r}.{hint} Hooks: {', '.join(_SPEC_NAMES)}")
+    caller = getattr(hook(), name)
+    expected = set(caller.spec.argnames)
+    if set(kwargs) != expected:
+        missing = sorted(expected - set(kwargs))
+        unexpected = sorted(set(kwargs) - expected)
+        raise TypeError(f"hook {name!r} takes arguments {sorted(expected)}; "
+                        f"missing {missing}, unexpected {unexpected}")
+    try:
+        return caller(**kwargs)
+    except Exception as exc:
+        culprit = _plugin_in_traceback(caller, exc)
+        if culprit is not None and hasattr(exc, "add_note"):
+            exc.add_note(f"(raised in hook {name!r} of tinygrad_edu plugin {culprit!r})")
+        raise
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
+    """Add a plugin object (a module, class or instance with ``@hookimpl`` functions) at run
+    time, e.g. in a notebook or a test. It is checked exactly like an entry-point plugin, but a
+    failure raises (:class:`PluginError`, :class:`PluginConflictError`) instead of quarantining,
+    and leaves nothing behind. The plugin survives :func:`reload`; :func:`reset` forgets it."""
+    name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    with _lock:
+        state = _get_state()
+        if name in _runtime or name in state.records:
+            other = state.records.get(name)
+            raise ValueError(f"a plugin named {name!r} exists already"
+                             + (f" ({other.source})" if other else "")
+                             + "; pass another name=")
+        _runtime[name] = plugin
+        record = PluginRecord(name, "(registered at run time)")
+        state.records[name] = record
+        if _is_disabled(name):
+            record.status = "disabled"
+            return record
+        _add_plugin(state, record, plugin)
+        if record.status == "quarantined":
+            del _runtime[name]
+            del state.records[name]
+            exc = record.exception
+            if isinstance(exc, PluginError):
+                raise exc
+            raise PluginError(record.describe(), record) from exc
+        _bump()
+        return record
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin added with :func:`register_plugin` (entry-point plugins are turned off
+    with :func:`disable_plugin`)."""
+    with _lock:
+        if name not in _runtime:
+            raise ValueError(f"no plugin named {name!r} was registered at run time "
+                             f"(use disable_plugin() for entry-point plugins)")
+        del _runtime[name]
+        _invalidate()
+
+
+def disable_plugin(name: str) -> None:
+    """Turn a plugin off by name (its entry-point name); takes effect on the next lookup."""
+    with _lock:
+        _api_disabled.add(name)
+        _api_enabled.discard(name)
+        _invalidate()
+
+
+def enable_plugin(name: str) -> None:
+    """Undo :func:`disable_plugin`; also overrides ``TINYGRAD_EDU_DISABLE_PLUGINS``."""
+    with _lock:
+        _api_disabled.discard(name)
+        _api_enabled.add(name)
+        _invalidate()
+
+
+def reload() -> list[PluginRecord]:
+    """Load every plugin again now (re-reading the environment variable and the entry points),
+    keeping run-time plugins and disable/enable choices. Returns the records."""
+    with _lock:
+        _invalidate()
+        return plugin_records()
+
+
+def reset() -> None:
+    """Forget everything: run-time plugins, disable/enable choices, emitted warnings. The
+    plugins load again, lazily, on the next lookup. Meant for tests."""
+    with _lock:
+        _runtime.clear()
+        _api_disabled.clear()
+        _api_enabled.clear()
+        _warned.clear()
+        _invalidate()
+
+
+def plugin_records() -> list[PluginRecord]:
+    """A record for every plugin seen, in loading order: loaded, quarantined and disabled."""
+    return list(_get_state().records.values())
+
+
+def plugin_rows() -> list[dict]:
+    """One plain dict per plugin for ``tinygrad-edu plugins``: name, status, distribution,
+    version, entry_point, registers (kind -> names) and error (empty unless quarantined)."""
+    return [record.as_row() for record in plugin_records()]
+
+
+def quarantined() -> list[PluginRecord]:
+    """The plugins that failed to load, each with the cause."""
+    return [r for r in plugin_records() if r.status == "quarantined"]
+
+
+def check_plugins() -> None:
+    """Raise :class:`PluginError` listing every quarantined plugin (for CI and ``--strict``)."""
+    bad = quarantined()
+    if bad:
+        lines = "\n".join(f"  - {r.describe()}" for r in bad)
+        raise PluginError(f"{len(bad)} plugin(s) failed to load:\n{lines}", bad[0])
+
+
+def loaded_components() -> list[Component]:
+    """Every component of every loaded plugin (``kind`` and ``plugin`` filled in)."""
+    return list(_get_state().components)
+
+
+def snapshot() -> tuple[int, tuple[Component, ...]]:
+    """``(generation, components)``; the generation changes whenever the set changes, so a
+    cache (the registry's index) knows when to rebuild."""
+    with _lock:
+        state = _get_state()
+        return _generation, tuple(state.components)
+
+
+# ---------------------------------------------------------------------------------- loading
+
+
+def _bump() -> None:
+    global _generation
+    _generation += 1
+
+
+def _invalidate() -> None:
+    global _state
+    _state = None
+    _bump()
+
+
+def _get_state() -> _State:
+    global _state, _loading
+    with _lock:
+        if _state is not None:
+            return _state
+        if _loading:
+            raise PluginError(
+                "a component was looked up while the plugins are still loading (at a plugin's "
+                "import time); look components up inside functions, or import them from "
+                "their module directly")
+        _loading = True
+        try:
+            state = _load()
+        finally:
+            _loading = False
+        _state = state
+        _bump()
+        for record in state.records.values():
+            if record.status == "quarantined":
+                _warn_once(record)
+        return state
+
+
+def _warn_once(record: PluginRecord) -> None:
+    key = (record.name, record.stage, record.error)
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(f"tinygrad_edu: {record.describe()} "
+                  f"(the other plugins work; `tinygrad-edu plugins` lists them)",
+                  PluginWarning, stacklevel=_outside_stacklevel())
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside tinygrad_edu."""
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package_dir):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _disabled_names() -> set[str]:
+    names = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    return (names | _api_disabled) - _api_enabled
+
+
+def _is_disabled(name: str, from_entry_point: bool = False) -> bool:
+    disabled = _disabled_names()
+    if name in _api_enabled:
+        return False
+    return name in disabled or (from_entry_point and "*" in disabled)
+
+
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _entry_points() -> list:
+    """The group's entry points, the standard ones (this distribution's) first."""
+    eps = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+    def order(ep):
+        dist = getattr(ep, "dist", None)
+        dist_name = _dist_key(dist.name) if dist is not None and dist.name else ""
+        return (dist_name != _OWN_DISTRIBUTION, dist_name, ep.name)
+
+    return sorted(eps, key=order)
+
+
+def _load() -> _State:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    state = _State(manager)
+    for ep in _entry_points():
+        dist = getattr(ep, "dist", None)
+        record = PluginRecord(
+            name=ep.name, entry_point=f"{ep.name} = {ep.value}",
+            distribution=(dist.name or "") if dist is not None else "",
+            version=(dist.version or "") if dist is not None else "")
+        if ep.name in state.records:
+            _quarantine(record, "registration", PluginError(
+                f"the plugin name {ep.name!r} is taken by {state.records[ep.name].source}; "
+                f"entry-point names must be unique (name yours after your distribution)"))
+            state.records[f"{ep.name} ({record.distribution or ep.value})"] = record
+            continue
+        state.records[ep.name] = record
+        if _is_disabled(ep.name, from_entry_point=True):
+            record.status = "disabled"
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:   # anything a broken plugin throws at import time
+            _quarantine(record, "import", exc)
+            continue
+        _add_plugin(state, record, plugin)
+    for name, plugin in _runtime.items():
+        record = PluginRecord(name, "(registered at run time)")
+        if name in state.records:
+            _quarantine(record, "registration", PluginError(
+                f"the plugin name {name!r} is taken by {state.records[name].source}"))
+            state.records[f"{name} (run time)"] = record
+            continue
+        state.records[name] = record
+        if _is_disabled(name):
+            record.status = "disabled"
+            continue
+        _add_plugin(state, record, plugin)
+    return state
+
+
+def _quarantine(record: PluginRecord, stage: str, exc: BaseException) -> None:
+    record.status = "quarantined"
+    record.stage = stage
+    record.exception = exc
+    record.registers = {}
+    if isinstance(exc, PluginError):
+        record.error = str(exc)
+        exc.record = record
+    else:
+        record.error = f"{type(exc).__name__}: {exc}"
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not f.filename.startswith(("<frozen", _IMPORTLIB_DIR, __file__))]
+        if frames and not isinstance(exc, SyntaxError):
+            record.error += f" (at {frames[-1].filename}:{frames[-1].lineno})"
+        record.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
+    """Register ``plugin`` and its components, or quarantine it leaving ``state`` unchanged."""
+    record.plugin = plugin
+    if plugin is None:
+        _quarantine(record, "registration", PluginError("the entry point refers to None"))
+        return
+    manager = state.manager
+    try:
+        manager.register(plugin, name=record.name)
+    except Exception as exc:   # pluggy.PluginValidationError: arguments not in the spec, ...
+        _quarantine(record, "registration", exc)
+        return
+    problems = _hook_problems(manager, plugin)
+    if problems:
+        manager.unregister(plugin)
+        _quarantine(record, "hook validation", PluginError("; ".join(problems)))
+        return
+    collected: dict[str, list[Component]] = {}
+    for kind, hook_name in _REGISTRATION_HOOKS.items():
+        items: list[Component] = []
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            try:
+                result = impl.function()
+                items.extend(_validated(result, kind, hook_name))
+            except Exception as exc:
+                manager.unregister(plugin)
+                _quarantine(record, hook_name, exc)
+                return
+        collected[kind] = items
+    try:
+        _claim_names(state, record, collected)
+    except PluginConflictError as exc:
+        manager.unregister(plugin)
+        _quarantine(record, "conflict", exc)
+        return
+    for kind, items in collected.items():
+        state.components.extend(items)
+    record.registers = {kind: [c.name for c in items] for kind, items in collected.items() if items}
+    record.status = "loaded"
+
+
+def _hook_problems(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
+    """check_pending() for one plugin, plus hook-named functions missing ``@hookimpl``."""
+    problems = []
+    for caller in manager.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and not impl.optionalhook:
+                close = difflib.get_close_matches(caller.name, _SPEC_NAMES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"@hookimpl {caller.name!r} matches no hook specification{hint}")
+    marker = hookspecs.PROJECT_NAME + "_impl"
+    for spec_name in _SPEC_NAMES:
+        candidate = getattr(plugin, spec_name, None)
+        if callable(candidate) and not hasattr(candidate, marker):
+            problems.append(f"function {spec_name!r} is not marked with @hookimpl "
+                            f"(from tinygrad_edu import hookimpl)")
+    return problems
+
+
+def _validated(result: Any, kind: str, hook_name: str) -> list[Component]:
+    """Check what a registration hook returned; copies with ``kind`` filled in."""
+    if result is None:
+        return []
+    if not isinstance(result, (list, tuple)):
+        raise PluginError(f"{hook_name}() returned {type(result).__name__}; "
+                          f"expected a list of Component")
+    out = []
+    for i, comp in enumerate(result):
+        where = f"{hook_name}()[{i}]"
+        if not isinstance(comp, Component):
+            raise PluginError(f"{where} is a {type(comp).__name__}, not a Component "
+                              f"(from tinygrad_edu import Component)")
+        if not isinstance(comp.name, str) or not comp.name.strip():
+            raise PluginError(f"{where} has an empty or non-string name {comp.name!r}")
+        if comp.obj is None:
+            raise PluginError(f"{where} ({comp.name!r}) has obj=None")
+        if isinstance(comp.aliases, str) or not all(isinstance(a, str) for a in comp.aliases):
+            raise PluginError(f"{where} ({comp.name!r}): aliases must be a tuple of str, "
+                              f"got {comp.aliases!r}")
+        if comp.kind and comp.kind != kind:
+            raise PluginError(f"{where} ({comp.name!r}) says kind={comp.kind!r} but was "
+                              f"returned by {hook_name}(), which registers {kind}s")
+        out.append(dataclasses.replace(comp, kind=kind, aliases=tuple(comp.aliases)))
+    return out
+
+
+def _claim_names(state: _State, record: PluginRecord,
+                 collected: dict[str, list[Component]]) -> None:
+    """Check all names of a plugin against the taken ones, then take them (all or nothing)."""
+    claims: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in KINDS}
+    for kind, items in collected.items():
+        for i, comp in enumerate(items):
+            comp = items[i] = dataclasses.replace(comp, plugin=record.name)
+            for label in (comp.name, *comp.aliases):
+                key = normalize_name(label)
+                owner = state.taken[kind].get(key) or claims[kind].get(key)
+                if owner is not None:
+                    other_name, other_plugin = owner
+                    if other_plugin == record.name:
+                        message = (f"plugin {record.name!r} registers the {kind} name "
+                                   f"{label!r} twice (for {other_name!r} and {comp.name!r})")
+                    else:
+                        other = state.records.get(other_plugin)
+                        message = (
+                            f"the {kind} name {label!r} is registered by two plugins: "
+                            f"{other_plugin!r} ({other.source if other else ''}) and "
+                            f"{record.name!r} ({record.source}); {other_plugin!r} loaded first "
+                            f"and keeps it, {record.name!r} is quarantined. Rename the "
+                            f"component, or disable one: {DISABLE_ENV}={record.name}")
+                    raise PluginConflictError(message, kind, label, (other_plugin, record.name))
+                claims[kind][key] = (comp.name, record.name)
+    for kind, taken in claims.items():
+        state.taken[kind].update(taken)
+
+
+def _plugin_in_traceback(caller, exc: BaseException) -> str | None:
+    """The name of the plugin whose hook implementation appears in ``exc``'s traceback."""
+    codes = {getattr(impl.function, "__code__", None): impl.plugin_name
+             for impl in caller.get_hookimpls()}
+    culprit = None
+    tb = exc.__traceback__
+    while tb is not None:
+        culprit = codes.get(tb.tb_frame.f_code, culprit)
+        tb = tb.tb_next
+    return culprit
