@@ -296,6 +296,12 @@ def test_auto_uses_local_full_data_else_the_sample_and_never_downloads(tmp_path)
     assert not data.is_sample and len(data.x_train) == 30
 
 
+def test_auto_warns_when_an_explicit_root_has_no_data(tmp_path):
+    with pytest.warns(UserWarning, match="no MNIST files under root=.*empty.*embedded sample"):
+        data = load_mnist(tmp_path / "empty")
+    assert data.is_sample
+
+
 def test_offline_error_lists_places_and_files(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYGRAD_EDU_DATA", str(tmp_path / "env"))
     with pytest.raises(DatasetError) as info:

@@ -22,6 +22,7 @@ train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-l
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -283,7 +284,8 @@ def load_mnist(root=None, *, kind: str = "mnist", download: bool = True, source:
 
     ``source``:
       * ``"auto"`` (default): the full data if found locally (root, TINYGRAD_EDU_DATA, cache;
-        never downloads), otherwise the embedded MNIST sample. For a dataset without a
+        never downloads), otherwise the embedded MNIST sample (with a UserWarning if
+        ``root`` was given but holds no data). For a dataset without a
         sample (Fashion-MNIST) "auto" means "full".
       * ``"full"``: the full data, downloading it if it is not found locally and
         downloading is allowed (``download=True`` and TINYGRAD_EDU_OFFLINE unset).
@@ -303,6 +305,12 @@ def load_mnist(root=None, *, kind: str = "mnist", download: bool = True, source:
     if files is not None:
         return _read_files(files, spec)
     if source == "auto" and spec.has_sample:
+        if root is not None:
+            warnings.warn(
+                f"load_mnist: no {spec.title} files under root={str(root)!r}; using the embedded sample. "
+                f"Searched:\n" + "\n".join(report),
+                stacklevel=2,
+            )
         return load_sample(kind)
 
     download_dir = Path(root).expanduser() if root is not None else cache_directory(kind)
