@@ -1,0 +1,30 @@
+"""``tinygrad_edu.optim``: the optimizers by class name, filled from the plugin registry.
+
+    >>> from tinygrad_edu import optim
+    >>> optimizer = optim.Adam(model.parameters(), lr=1e-3)
+
+``optim.SGD``, ``optim.Adam``, a third-party ``optim.Lion`` ... (a registry name such as
+``optim.adam`` works as well); ``optim.Optimizer`` is the base class. An unknown name raises
+AttributeError listing the available optimizers.
+"""
+from tinygrad_edu import registry as _registry
+
+_KINDS = ("optimizer",)
+
+
+def get(name):
+    """The optimizer class registered as ``name`` (case-insensitive, aliases too)."""
+    return _registry.get("optimizer", name)
+
+
+def __getattr__(name):
+    if name == "Optimizer":
+        from tinygrad_edu.optimizer import Optimizer
+        return Optimizer
+    if name == "__all__":
+        return ["Optimizer", "get", *_registry.surface_names(_KINDS)]
+    return _registry.surface_getattr(__name__, _KINDS, name)
+
+
+def __dir__():
+    return sorted(set(globals()) | {"Optimizer"} | set(_registry.surface_names(_KINDS)))
