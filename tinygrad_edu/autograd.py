@@ -144,7 +144,7 @@ def _add(a, b, create_graph):
     if create_graph:
         return a + b
     from tinygrad_edu.tensor import Tensor
-    return Tensor(a.data + b.data)
+    return Tensor.wrap(a.data + b.data)
 
 
 def _reduce_to_shape(g, shape, op_name):

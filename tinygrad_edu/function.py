@@ -38,20 +38,27 @@ class Function:
     def __call__(self, *inputs):
         from tinygrad_edu.tensor import Tensor
 
-        xs = as_tensors(inputs)
+        xs = inputs
+        for x in inputs:  # plain loops: this runs for every op, and generators cost more
+            if not isinstance(x, Tensor):
+                xs = as_tensors(inputs)
+                break
         try:
             y = self.forward(*[x.data for x in xs])
         except (ValueError, IndexError) as error:
             shapes = " and ".join(str(x.shape) for x in xs)
             raise type(error)(f"{type(self).__name__}: cannot apply to input shapes {shapes}: "
                               f"{error}") from None
-        out = Tensor(y)
-        if _GradMode.enabled and any(x.requires_grad for x in xs):
-            self.inputs = xs
-            self.needs_input_grad = tuple(x.requires_grad for x in xs)
-            self._output = weakref.ref(out)
-            out.requires_grad = True
-            out._ctx = self
+        out = Tensor.wrap(y)
+        if _GradMode.enabled:
+            for x in xs:
+                if x.requires_grad:
+                    self.inputs = xs
+                    self.needs_input_grad = tuple([x.requires_grad for x in xs])
+                    self._output = weakref.ref(out)
+                    out.requires_grad = True
+                    out._ctx = self
+                    break
         return out
 
     @property
@@ -78,17 +85,18 @@ def as_tensors(values):
     it meets, so ``x * 2.0`` and ``x + np.float64(1)`` keep a float32 ``x`` float32."""
     from tinygrad_edu.tensor import Tensor
 
-    if all(isinstance(v, Tensor) for v in values):  # the hot path: nothing to convert
-        return values
     dtype = None
     for v in values:
         if isinstance(v, Tensor) and v.data.dtype.kind == "f":
             dtype = v.data.dtype
             break
-    return tuple(v if isinstance(v, Tensor) else Tensor(_constant(v, dtype)) for v in values)
+    return tuple([v if isinstance(v, Tensor) else Tensor.wrap(_constant(v, dtype))
+                  for v in values])
 
 
 def _constant(value, float_dtype):
+    if float_dtype is not None and isinstance(value, (int, float)):
+        return np.array(value, dtype=float_dtype)
     array = np.asarray(value)
     if float_dtype is not None and array.dtype.kind in "fiub" and array.dtype != float_dtype:
         array = array.astype(float_dtype)

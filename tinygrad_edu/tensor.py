@@ -31,6 +31,18 @@ class Tensor:
         self._ctx = None
         self.name = name
 
+    @classmethod
+    def wrap(cls, array) -> "Tensor":
+        """A plain Tensor around the result of a numpy computation, without the checks of
+        ``__init__``. Ops create one of these per call, so it is kept minimal."""
+        t = object.__new__(Tensor)
+        t.data = array if type(array) is np.ndarray else np.asarray(array)
+        t.grad = None
+        t.requires_grad = False
+        t._ctx = None
+        t.name = None
+        return t
+
     # ---- array-like properties -------------------------------------------------------------
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
