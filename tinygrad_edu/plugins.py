@@ -47,6 +47,7 @@ from .components import KINDS, Component
 ENTRY_POINT_GROUP = "tinygrad_edu"
 DISABLE_ENV = "TINYGRAD_EDU_DISABLE_PLUGINS"
 _OWN_DISTRIBUTION = "tinygrad-edu"
+_RUNTIME = "(registered at run time)"
 _IMPORTLIB_DIR = os.path.dirname(importlib.__file__)
 _REGISTRATION_HOOKS = hookspecs.REGISTRATION_HOOKS
 _SPEC_NAMES = tuple(
@@ -104,6 +105,8 @@ class PluginRecord:
     @property
     def source(self) -> str:
         """Where the plugin comes from: entry point and distribution."""
+        if self.entry_point == _RUNTIME:
+            return "registered at run time"
         where = f"entry point {self.entry_point!r}"
         if self.distribution:
             where += f" of {self.distribution} {self.version}".rstrip()
@@ -211,7 +214,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
                              + (f" ({other.source})" if other else "")
                              + "; pass another name=")
         _runtime[name] = plugin
-        record = PluginRecord(name, "(registered at run time)")
+        record = PluginRecord(name, _RUNTIME)
         state.records[name] = record
         if _is_disabled(name):
             record.status = "disabled"
@@ -422,7 +425,7 @@ def _load() -> _State:
             continue
         _add_plugin(state, record, plugin)
     for name, plugin in _runtime.items():
-        record = PluginRecord(name, "(registered at run time)")
+        record = PluginRecord(name, _RUNTIME)
         if name in state.records:
             _quarantine(record, "registration", PluginError(
                 f"the plugin name {name!r} is taken by {state.records[name].source}"))
@@ -564,7 +567,7 @@ def _claim_names(state: _State, record: PluginRecord,
                             f"the {kind} name {label!r} is registered by two plugins: "
                             f"{other_plugin!r} ({other.source if other else ''}) and "
                             f"{record.name!r} ({record.source}); {other_plugin!r} loaded first "
-                            f"and keeps it, {record.name!r} is quarantined. Rename the "
+                            f"and keeps it, {record.name!r} is not loaded. Rename the "
                             f"component, or disable one: {DISABLE_ENV}={record.name}")
                     raise PluginConflictError(message, kind, label, (other_plugin, record.name))
                 claims[kind][key] = (comp.name, record.name)
