@@ -13,6 +13,7 @@ from tinygrad_edu import init, nn, optim, plugins, registry
 from tinygrad_edu.components import Component
 from tinygrad_edu.hookspecs import hookimpl
 from tinygrad_edu.module import Module
+from tinygrad_edu.optimizer import Optimizer
 from tinygrad_edu.registry import UnknownComponentError
 
 
@@ -39,7 +40,7 @@ class Conv2d(Module):
     """2-d convolution"""
 
 
-class Adam:
+class Adam(Optimizer):
     """Adam"""
 
 
@@ -183,6 +184,7 @@ def test_surfaces_find_registered_components():
     assert F.mse is fake_mse and F.mean_squared_error is fake_mse
     assert F.get("ReLU") is fake_relu and F.get("mse", kind="loss") is fake_mse
     assert optim.Adam is Adam and optim.get("adam") is Adam
+    assert optim.Optimizer is Optimizer
     assert init.he_normal is fake_he_normal and init.get("HE_NORMAL") is fake_he_normal
 
 

@@ -306,6 +306,14 @@ def loaded_components() -> list[Component]:
     return list(_get_state().components)
 
 
+def generation() -> int:
+    """A number that changes whenever the set of loaded components changes (loads the plugins
+    on first use)."""
+    with _lock:
+        _get_state()
+        return _generation
+
+
 def snapshot() -> tuple[int, tuple[Component, ...]]:
     """``(generation, components)``; the generation changes whenever the set changes, so a
     cache (the registry's index) knows when to rebuild."""
@@ -512,7 +520,10 @@ def _hook_problems(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
                 problems.append(f"@hookimpl {caller.name!r} matches no hook specification{hint}")
     marker = hookspecs.PROJECT_NAME + "_impl"
     for spec_name in _SPEC_NAMES:
-        candidate = getattr(plugin, spec_name, None)
+        try:
+            candidate = getattr(plugin, spec_name, None)
+        except Exception:   # a property that raises is not a hook implementation
+            candidate = None
         if callable(candidate) and not hasattr(candidate, marker):
             problems.append(f"function {spec_name!r} is not marked with @hookimpl "
                             f"(from tinygrad_edu import hookimpl)")
@@ -539,11 +550,40 @@ def _validated(result: Any, kind: str, hook_name: str) -> list[Component]:
         if isinstance(comp.aliases, str) or not all(isinstance(a, str) for a in comp.aliases):
             raise PluginError(f"{where} ({comp.name!r}): aliases must be a tuple of str, "
                               f"got {comp.aliases!r}")
+        problem = _object_problem(comp, kind)
+        if problem:
+            raise PluginError(f"{where} ({comp.name!r}): {problem}")
         if comp.kind and comp.kind != kind:
             raise PluginError(f"{where} ({comp.name!r}) says kind={comp.kind!r} but was "
                               f"returned by {hook_name}(), which registers {kind}s")
         out.append(dataclasses.replace(comp, kind=kind, aliases=tuple(comp.aliases)))
     return out
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def _object_problem(comp: Component, kind: str) -> str:
+    """What is wrong with a component's object or check declaration for its kind, or ''."""
+    from .components import Check, InitializerCheck, OptimizerCheck
+    obj = comp.obj
+    if kind == "layer":
+        from .module import Module
+        if not (isinstance(obj, type) and issubclass(obj, Module)):
+            return f"a layer must be a subclass of tinygrad_edu.Module, got {obj!r}"
+    elif kind == "optimizer":
+        from .optimizer import Optimizer
+        if not (isinstance(obj, type) and issubclass(obj, Optimizer)):
+            return f"an optimizer must be a subclass of tinygrad_edu.optimizer.Optimizer, " \
+                   f"got {obj!r}"
+    elif not callable(obj):
+        return f"{_a(kind)} must be callable, got {type(obj).__name__}"
+    expected = {"optimizer": OptimizerCheck, "initializer": InitializerCheck}.get(kind, Check)
+    if comp.check is not None and not isinstance(comp.check, expected):
+        return (f"check must be a {expected.__name__} for {_a(kind)}, "
+                f"got {type(comp.check).__name__}")
+    return ""
 
 
 def _claim_names(state: _State, record: PluginRecord,

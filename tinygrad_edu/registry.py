@@ -41,8 +41,8 @@ _cache: tuple[int, dict[str, list[Component]], dict[str, dict[str, Component]]] 
 def _index() -> tuple[dict[str, list[Component]], dict[str, dict[str, Component]]]:
     """``(by_kind, keys)``: components per kind, and normalized name/alias -> component."""
     global _cache
-    generation, comps = plugins.snapshot()
-    if _cache is None or _cache[0] != generation:
+    if _cache is None or _cache[0] != plugins.generation():
+        generation, comps = plugins.snapshot()
         by_kind: dict[str, list[Component]] = {kind: [] for kind in KINDS}
         keys: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
         for comp in comps:
@@ -179,15 +179,34 @@ def _attribute_names(comp: Component) -> list[str]:
     return out
 
 
-def surface_names(kinds: tuple[str, ...]) -> list[str]:
-    """Every attribute name of the components of ``kinds`` (for a module's ``__dir__``)."""
+def surface_names(kinds: tuple[str, ...], primary: bool = False) -> list[str]:
+    """The attribute names of the components of ``kinds`` (for a module's ``__dir__``);
+    with ``primary``, one per component (the class name of a class, else the component name)."""
     out: list[str] = []
     for kind in kinds:
         for comp in components(kind):
-            for name in _attribute_names(comp):
+            labels = _attribute_names(comp)
+            for name in labels[:1] if primary else labels:
                 if name not in out:
                     out.append(name)
     return out
+
+
+_surface_cache: dict[tuple[str, ...], tuple[int, dict[str, Any]]] = {}
+
+
+def _surface_map(kinds: tuple[str, ...]) -> dict[str, Any]:
+    """Exact attribute name -> object for the components of ``kinds`` (cached)."""
+    generation = plugins.generation()
+    cached = _surface_cache.get(kinds)
+    if cached is None or cached[0] != generation:
+        mapping: dict[str, Any] = {}
+        for kind in kinds:
+            for comp in components(kind):
+                for label in _attribute_names(comp):
+                    mapping.setdefault(label, comp.obj)
+        cached = _surface_cache[kinds] = (generation, mapping)
+    return cached[1]
 
 
 def surface_getattr(module_name: str, kinds: tuple[str, ...], attr: str) -> Any:
@@ -196,16 +215,15 @@ def surface_getattr(module_name: str, kinds: tuple[str, ...], attr: str) -> Any:
     listing what is available."""
     if attr.startswith("_"):   # __path__, __wrapped__, ...: never a component, never load
         raise AttributeError(f"module {module_name!r} has no attribute {attr!r}")
-    for kind in kinds:
-        for comp in components(kind):
-            if attr in _attribute_names(comp):
-                return comp.obj
+    exact = _surface_map(kinds)
+    if attr in exact:
+        return exact[attr]
     _, keys = _index()
     for kind in kinds:
         comp = keys[kind].get(normalize_name(attr))
         if comp is not None:
             return comp.obj
-    available = sorted(surface_names(kinds), key=str.lower)
+    available = sorted(surface_names(kinds, primary=True), key=str.lower)
     candidates = {n.casefold(): n for n in available}
     close = difflib.get_close_matches(attr.casefold(), list(candidates), n=1)
     message = f"module {module_name!r} has no attribute {attr!r}."
