@@ -1,0 +1,350 @@
+"""The training loop: reproducibility, learning, evaluation, lifecycle hooks, Ctrl-C."""
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from tinygrad_edu import Parameter, Tensor, plugins
+from tinygrad_edu.hookspecs import hookimpl
+from tinygrad_edu.module import Module
+from tinygrad_edu.train import History, Trainer, accuracy, evaluate
+
+
+class TinyMLP(Module):
+    """x @ W1 + b1 -> tanh -> @ W2 + b2, built from bare Parameters (no layer plugin needed)."""
+
+    def __init__(self, n_in=4, n_hidden=8, n_out=3, seed=0):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.W1 = Parameter((rng.standard_normal((n_in, n_hidden)) * 0.5).astype(np.float32))
+        self.b1 = Parameter(np.zeros(n_hidden, np.float32))
+        self.W2 = Parameter((rng.standard_normal((n_hidden, n_out)) * 0.5).astype(np.float32))
+        self.b2 = Parameter(np.zeros(n_out, np.float32))
+        self.modes_seen = []
+
+    def forward(self, x):
+        self.modes_seen.append(self.training)
+        return (x @ self.W1 + self.b1).tanh() @ self.W2 + self.b2
+
+
+def blobs(n=300, seed=0):
+    """Three Gaussian blobs in 4-d, float32, integer labels."""
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 3, n)
+    centers = np.array([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0]], np.float32)
+    x = (centers[t] + rng.standard_normal((n, 4)) * 0.7).astype(np.float32)
+    return x, t
+
+
+def params_of(model):
+    return {name: p.data.copy() for name, p in model.named_parameters()}
+
+
+@pytest.fixture
+def plugin():
+    """Register run-time plugins for one test; they are removed afterwards."""
+    names = []
+
+    def add(obj, name):
+        plugins.register_plugin(obj, name=name)
+        names.append(name)
+        return obj
+
+    yield add
+    for name in names:
+        try:
+            plugins.unregister_plugin(name)
+        except ValueError:   # the test removed it already
+            pass
+
+
+def test_same_seed_same_history_and_other_seed_differs():
+    x, t = blobs()
+    runs = []
+    for seed in (3, 3, 4):
+        model = TinyMLP(seed=0)
+        h = Trainer(model, optimizer="sgd", lr=0.1).fit(x, t, x[:50], t[:50], epochs=2, batch_size=32,
+                                                          seed=seed, progress=False)
+        runs.append((h, params_of(model)))
+    (h1, p1), (h2, p2), (h3, _) = runs
+    assert h1.loss == h2.loss and h1.test_acc == h2.test_acc and h1.train_loss == h2.train_loss
+    assert all(np.array_equal(p1[k], p2[k]) for k in p1)
+    assert h1.loss != h3.loss
+
+
+def test_training_reduces_loss_and_learns():
+    x, t = blobs(600)
+    model = TinyMLP()
+    before = evaluate(model, x, t)
+    h = Trainer(model, optimizer="adam", lr=0.02).fit(x, t, x, t, epochs=5, batch_size=50, seed=0,
+                                                        progress=False)
+    assert len(h.loss) == 5 * 12
+    assert np.mean(h.loss[-12:]) < 0.5 * np.mean(h.loss[:3])
+    assert h.epochs == [1, 2, 3, 4, 5] and len(h.test_acc) == 5 == len(h.train_acc)
+    assert h.test_acc[-1] > 0.9 > before.accuracy
+    assert h.test_loss[-1] < before.loss
+    assert isinstance(h.loss[0], float)
+
+
+def test_eval_every_and_history_grows_over_fit_calls():
+    x, t = blobs(100)
+    trainer = Trainer(TinyMLP(), lr=0.1)
+    h = trainer.fit(x, t, epochs=5, batch_size=50, eval_every=2, progress=False)
+    assert h.epochs == [2, 4, 5] and h.iterations == [4, 8, 10] and h.test_acc == []
+    trainer.fit(x, t, epochs=1, batch_size=50, eval_every=0, progress=False)
+    assert h.epochs == [2, 4, 5, 6] and len(h.loss) == 12 and trainer.iteration == 12
+    assert h["train_acc"] is h.train_acc and set(h.as_dict()) >= {"loss", "test_acc", "interrupted"}
+
+
+def test_evaluate_uses_eval_mode_no_grad_and_restores_mode():
+    x, t = blobs(250)
+    model = TinyMLP()
+    model.train()
+    result = evaluate(model, x, t, batch_size=100)
+    assert model.modes_seen == [False, False, False]   # three batches, all in eval mode
+    assert model.training is True
+    manual = (model(Tensor(x)).data.argmax(1) == t).mean()
+    assert result.accuracy == pytest.approx(manual)
+    assert accuracy(model, x, np.eye(3, dtype=np.float32)[t]) == pytest.approx(manual)   # one-hot too
+    model.eval()
+    evaluate(model, x, t)
+    assert model.training is False
+
+
+def test_bad_data_and_optimizer_give_clear_errors():
+    x, t = blobs(20)
+    trainer = Trainer(TinyMLP(), lr=0.1)
+    with pytest.raises(TypeError, match="uint8.*normalize"):
+        trainer.fit((x * 10).astype(np.uint8), t, progress=False)
+    with pytest.raises(ValueError, match="same number of samples"):
+        trainer.fit(x, t[:-1], progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        trainer.fit(x, t, batch_size=0, progress=False)
+    with pytest.raises(LookupError, match="Unknown optimizer 'adamm'.*adam"):
+        Trainer(TinyMLP(), optimizer="adamm")
+
+
+def test_float64_data_is_converted_once_to_the_model_dtype():
+    x, t = blobs(64)
+    model = TinyMLP()
+    Trainer(model, lr=0.1).fit(x.astype(np.float64), t, epochs=1, batch_size=32, progress=False)
+    assert all(p.data.dtype == np.float32 for p in model.parameters())
+
+
+def test_optimizer_instance_and_regularization_term_are_used():
+    x, t = blobs(64)
+    model = TinyMLP()
+    from tinygrad_edu import optim
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    model.regularization = lambda: (model.W1 * model.W1).sum() * 0.5 * 100.0   # a huge L2 term
+    trainer = Trainer(model, optimizer=opt)
+    assert trainer.optimizer is opt
+    h = trainer.fit(x, t, epochs=1, batch_size=64, progress=False)
+    data_loss = evaluate(TinyMLP(), x, t).loss
+    assert h.loss[0] > data_loss + 10            # the recorded loss includes the term
+    assert h.train_loss[0] < h.loss[0]           # the evaluation does not
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    @hookimpl
+    def before_fit(self, trainer):
+        self.calls.append(("before_fit",))
+
+    @hookimpl
+    def after_fit(self, trainer):
+        self.calls.append(("after_fit", trainer.history.interrupted))
+
+    @hookimpl
+    def before_epoch(self, trainer, epoch):
+        self.calls.append(("before_epoch", epoch))
+
+    @hookimpl
+    def after_epoch(self, trainer, epoch, logs):
+        self.calls.append(("after_epoch", epoch, sorted(logs)))
+
+    @hookimpl
+    def before_batch(self, trainer, iteration):
+        self.calls.append(("before_batch", iteration))
+
+    @hookimpl
+    def after_backward(self, trainer, model, iteration):
+        assert model is trainer.model
+        assert all(p.grad is not None for p in model.parameters())
+        self.calls.append(("after_backward", iteration))
+
+    @hookimpl
+    def after_batch(self, trainer, iteration, logs):
+        self.calls.append(("after_batch", iteration, sorted(logs)))
+
+
+def test_lifecycle_hooks_are_called_in_order(plugin):
+    rec = plugin(Recorder(), "recorder")
+    x, t = blobs(4)
+    Trainer(TinyMLP(), lr=0.1).fit(x, t, x, t, epochs=2, batch_size=2, progress=False)
+    batch = lambda i: [("before_batch", i), ("after_backward", i), ("after_batch", i, ["batch_size", "loss"])]
+    logs = ["loss", "test_acc", "test_loss", "train_acc", "train_loss"]
+    assert rec.calls == [("before_fit",),
+                         ("before_epoch", 0), *batch(0), *batch(1), ("after_epoch", 0, logs),
+                         ("before_epoch", 1), *batch(2), *batch(3), ("after_epoch", 1, logs),
+                         ("after_fit", False)]
+
+
+class EarlyStop:
+    @hookimpl
+    def after_epoch(self, trainer, epoch, logs):
+        if epoch == 1:
+            trainer.stop_training = True
+
+
+def test_plugin_stops_training_early(plugin):
+    plugin(EarlyStop(), "early_stop")
+    x, t = blobs(40)
+    h = Trainer(TinyMLP(), lr=0.1).fit(x, t, epochs=10, batch_size=20, progress=False)
+    assert h.epochs == [1, 2] and len(h.loss) == 4
+    assert h.stopped_early and not h.interrupted
+
+
+class ZeroGrad:
+    """A gradient-changing plugin: with every gradient zeroed SGD cannot move anything."""
+
+    @hookimpl
+    def after_backward(self, model):
+        for p in model.parameters():
+            p.grad.data[...] = 0
+
+
+def test_plugin_can_change_gradients_before_the_step(plugin):
+    plugin(ZeroGrad(), "zero_grad")
+    x, t = blobs(40)
+    model = TinyMLP()
+    before = params_of(model)
+    Trainer(model, optimizer="sgd", lr=1.0).fit(x, t, epochs=2, batch_size=10, progress=False)
+    after = params_of(model)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+class ClipNorm:
+    """Gradient clipping by global norm, as a plugin; records the norms the optimizer gets."""
+
+    def __init__(self, max_norm):
+        self.max_norm = max_norm
+        self.norms = []
+
+    @hookimpl
+    def after_backward(self, model):
+        grads = [p.grad.data for p in model.parameters()]
+        norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
+        if norm > self.max_norm:
+            for g in grads:
+                g *= self.max_norm / norm
+        self.norms.append(float(np.sqrt(sum(float((g * g).sum()) for g in grads))))
+
+
+def test_gradient_clipping_plugin(plugin):
+    clip = plugin(ClipNorm(1e-3), "clip")
+    x, t = blobs(40)
+    model = TinyMLP()
+    before = params_of(model)
+    Trainer(model, optimizer="sgd", lr=1.0).fit(x, t, epochs=1, batch_size=10, progress=False)
+    assert len(clip.norms) == 4 and max(clip.norms) <= 1e-3 * 1.0001
+    # SGD moved every parameter by lr * (clipped gradient): in total at most 4 * 1e-3
+    moved = np.sqrt(sum(((params_of(model)[k] - before[k]) ** 2).sum() for k in before))
+    assert 0 < moved <= 4e-3 * 1.0001
+
+
+class InterruptAfterBatch:
+    def __init__(self, at):
+        self.at = at
+
+    @hookimpl
+    def after_batch(self, iteration):
+        if iteration == self.at:
+            raise KeyboardInterrupt
+
+
+def reference_params(x, t, iterations, batch_size=10, seed=0):
+    """The parameters after exactly ``iterations`` steps of the same run."""
+    class Stop:
+        @hookimpl
+        def after_batch(self, trainer, iteration):
+            if iteration == iterations - 1:
+                trainer.stop_training = True
+    model = TinyMLP()
+    plugins.register_plugin(Stop(), name="reference_stop")
+    try:
+        Trainer(model, optimizer="adam", lr=0.01).fit(x, t, epochs=5, batch_size=batch_size, seed=seed,
+                                                      progress=False, verbose=False)
+    finally:
+        plugins.unregister_plugin("reference_stop")
+    return params_of(model)
+
+
+def test_keyboard_interrupt_in_a_hook_keeps_params_and_history(plugin, capsys):
+    plugin(InterruptAfterBatch(at=5), "ctrl_c")
+    x, t = blobs(40)
+    model = TinyMLP()
+    rec = plugin(Recorder(), "recorder")
+    h = Trainer(model, optimizer="adam", lr=0.01).fit(x, t, x, t, epochs=5, batch_size=10, seed=0,
+                                                      progress=False)
+    assert h.interrupted and not h.stopped_early
+    assert len(h.loss) == 6                 # iterations 0..5 completed
+    assert h.epochs == [1]                  # epoch 2 (iterations 4..7) was cut short
+    assert rec.calls[-1] == ("after_fit", True)
+    assert "interrupted" in capsys.readouterr().err.lower()
+    plugins.unregister_plugin("ctrl_c")
+    plugins.unregister_plugin("recorder")
+    expected = reference_params(x, t, iterations=6)
+    got = params_of(model)
+    assert all(np.array_equal(expected[k], got[k]) for k in expected)
+
+
+class InterruptInBackward:
+    @hookimpl
+    def after_backward(self, iteration):
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_inside_the_step_drops_that_batch(plugin):
+    plugin(InterruptInBackward(), "ctrl_c_backward")
+    x, t = blobs(40)
+    model = TinyMLP()
+    h = Trainer(model, optimizer="adam", lr=0.01).fit(x, t, epochs=5, batch_size=10, seed=0,
+                                                      progress=False, verbose=False)
+    assert h.interrupted and len(h.loss) == 3
+    assert all(p.grad is None for p in model.parameters())
+    plugins.unregister_plugin("ctrl_c_backward")
+    expected = reference_params(x, t, iterations=3)
+    assert all(np.array_equal(expected[k], v) for k, v in params_of(model).items())
+
+
+class SendSigint:
+    @hookimpl
+    def before_batch(self, iteration):
+        if iteration == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_real_ctrl_c_finishes_the_batch_then_stops(plugin, capsys):
+    plugin(SendSigint(), "sigint")
+    x, t = blobs(40)
+    h = Trainer(TinyMLP(), lr=0.1).fit(x, t, epochs=3, batch_size=10, progress=False)
+    assert h.interrupted and len(h.loss) == 3          # batch 2 was completed, then it stopped
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert "Ctrl-C" in capsys.readouterr().err
+
+
+def test_progress_bar_is_drawn_on_stderr(capsys):
+    x, t = blobs(40)
+    Trainer(TinyMLP(), lr=0.1).fit(x, t, x, t, epochs=2, batch_size=10, progress=True)
+    err = capsys.readouterr().err
+    assert "8/8" in err and "epoch 2:" in err and "test acc" in err
+
+
+def test_history_is_a_history():
+    assert isinstance(Trainer(TinyMLP()).history, History)
