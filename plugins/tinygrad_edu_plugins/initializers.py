@@ -42,8 +42,10 @@ def _shape_and_dtype(name, shape, dtype):
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
     try:
+        if isinstance(shape, (str, bytes)):
+            raise TypeError
         shape = tuple(int(n) for n in shape)
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"initializer {name!r}: shape must be a tuple of integers, got {shape!r}") from None
     if any(n < 0 for n in shape):
         raise ValueError(f"initializer {name!r}: negative dimension in shape {shape}")
@@ -75,11 +77,11 @@ def _positive(name, **values):
 
 
 def _gaussian(shape, std, rng, dtype):
-    return (rng.standard_normal(shape) * std).astype(dtype)
+    return np.asarray(rng.standard_normal(shape) * std, dtype=dtype)  # an array also for shape ()
 
 
 def _uniform(shape, bound, rng, dtype):
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+    return np.asarray(rng.uniform(-bound, bound, size=shape), dtype=dtype)
 
 
 def normal(shape, fan_in=None, fan_out=None, rng=None, dtype=np.float32, std=0.01):
