@@ -631,3 +631,16 @@ def test_base_update_one_must_be_overridden():
     a.grad = Tensor(np.zeros(3))
     with pytest.raises(NotImplementedError, match="update_one"):
         opt.step()
+
+
+@pytest.mark.parametrize("cls, kwargs, match", [
+    (Momentum, {"momentum": 1.0}, "Momentum: momentum must be in"),
+    (Nesterov, {"momentum": -0.1}, "Nesterov: momentum"),
+    (RMSprop, {"decay_rate": 1.5}, "RMSprop: decay_rate"),
+    (Adam, {"beta2": 1.0}, "Adam: beta2"),
+    (AdamW, {"beta1": -1}, "AdamW: beta1"),
+    (AdaGrad, {"eps": -1e-7}, "AdaGrad: eps"),
+])
+def test_bad_decay_rates_are_rejected(cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cls([Parameter(np.zeros(2))], **kwargs)

@@ -23,6 +23,21 @@ from tinygrad_edu.optimizer import Optimizer
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW"]
 
 
+def _fraction(value, what: str, name: str) -> float:
+    """A decay rate such as momentum or beta1 must lie in [0, 1)."""
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}: {what} must be in [0, 1), got {value!r}")
+    return value
+
+
+def _eps(value, name: str) -> float:
+    value = float(value)
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise ValueError(f"{name}: eps must be a finite number >= 0, got {value!r}")
+    return value
+
+
 def _zeros_state(state: dict, key: str, param) -> np.ndarray:
     """``state[key]``, created as zeros shaped (and typed) like the parameter on first use."""
     if key not in state:
@@ -44,7 +59,8 @@ class Momentum(Optimizer):
     """Momentum SGD (book form): v ← momentum·v − lr·g;  p ← p + v.   (v starts at 0)"""
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
-        super().__init__(params, lr=lr, weight_decay=weight_decay, momentum=float(momentum))
+        super().__init__(params, lr=lr, weight_decay=weight_decay,
+                         momentum=_fraction(momentum, "momentum", "Momentum"))
 
     def update_one(self, param, grad, state):
         v = _zeros_state(state, "v", param)
@@ -64,7 +80,8 @@ class Nesterov(Optimizer):
     """
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
-        super().__init__(params, lr=lr, weight_decay=weight_decay, momentum=float(momentum))
+        super().__init__(params, lr=lr, weight_decay=weight_decay,
+                         momentum=_fraction(momentum, "momentum", "Nesterov"))
 
     def update_one(self, param, grad, state):
         m = self.momentum
@@ -79,7 +96,7 @@ class AdaGrad(Optimizer):
     """AdaGrad: h ← h + g⊙g;  p ← p − lr·g / (√h + eps)   (h starts at 0, eps = 1e-7 as in the book)."""
 
     def __init__(self, params, lr: float = 0.01, eps: float = 1e-7, weight_decay: float = 0.0):
-        super().__init__(params, lr=lr, weight_decay=weight_decay, eps=float(eps))
+        super().__init__(params, lr=lr, weight_decay=weight_decay, eps=_eps(eps, "AdaGrad"))
 
     def update_one(self, param, grad, state):
         h = _zeros_state(state, "h", param)
@@ -95,7 +112,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-7,
                  weight_decay: float = 0.0):
-        super().__init__(params, lr=lr, weight_decay=weight_decay, decay_rate=float(decay_rate), eps=float(eps))
+        super().__init__(params, lr=lr, weight_decay=weight_decay,
+                         decay_rate=_fraction(decay_rate, "decay_rate", "RMSprop"), eps=_eps(eps, "RMSprop"))
 
     def update_one(self, param, grad, state):
         h = _zeros_state(state, "h", param)
@@ -119,8 +137,9 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(params, lr=lr, weight_decay=weight_decay,
-                         beta1=float(beta1), beta2=float(beta2), eps=float(eps))
+        name = type(self).__name__
+        super().__init__(params, lr=lr, weight_decay=weight_decay, beta1=_fraction(beta1, "beta1", name),
+                         beta2=_fraction(beta2, "beta2", name), eps=_eps(eps, name))
 
     def update_one(self, param, grad, state):
         state["step"] = t = state.get("step", 0) + 1
