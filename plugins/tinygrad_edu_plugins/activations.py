@@ -17,7 +17,6 @@ import numpy as np
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.function import Function
 from tinygrad_edu.hookspecs import hookimpl
-from tinygrad_edu.ops import where
 from tinygrad_edu.tensor import Tensor
 
 __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "swish", "softmax",
@@ -42,13 +41,13 @@ def _check_axis(name, x, axis):
 class Sigmoid(Function):
     """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y)
 
-    Computed without overflow for any x: with e = exp(-|x|) (never larger than 1),
-    y = 1 / (1 + e) for x >= 0 and y = e / (1 + e) for x < 0.
+    Computed without overflow for any x as y = exp(min(x, 0)) / (1 + exp(-|x|)): that is
+    1 / (1 + exp(-x)) for x >= 0 and exp(x) / (1 + exp(x)) for x < 0, and no exp argument is
+    positive. (Branch-free: np.where over a random sign pattern is 3x slower here.)
     """
 
     def forward(self, x):
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1.0, e) / (1.0 + e)
+        return np.exp(np.minimum(x, 0)) / (1.0 + np.exp(-np.abs(x)))
 
     def backward(self, gy):
         y = self.output
@@ -60,7 +59,7 @@ class ReLU(Function):
 
     def forward(self, x):
         self.mask = x > 0
-        return np.where(self.mask, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0)
 
     def backward(self, gy):
         return gy * self.mask
@@ -73,7 +72,10 @@ class LeakyReLU(Function):
         self.negative_slope = negative_slope
 
     def forward(self, x):
-        self.slope = np.where(x > 0, 1, self.negative_slope).astype(x.dtype)
+        # the local slope: 1 where x > 0, negative_slope elsewhere (arithmetic, not np.where,
+        # which is slow on a random sign pattern)
+        a = np.asarray(self.negative_slope, dtype=x.dtype)
+        self.slope = (x > 0) * (1 - a) + a
         return x * self.slope
 
     def backward(self, gy):
@@ -88,14 +90,14 @@ class ELU(Function):
         self.alpha = alpha
 
     def forward(self, x):
-        self.positive = x > 0
-        # exp only of the non-positive part, so large x cannot overflow in the unused branch
-        return np.where(self.positive, x, self.alpha * np.expm1(np.minimum(x, 0))).astype(
-            x.dtype, copy=False)
+        self.negative = (x <= 0).astype(x.dtype)
+        # max(x, 0) + alpha (exp(min(x, 0)) - 1): exp only ever sees x <= 0, so no overflow
+        return np.maximum(x, 0) + self.alpha * np.expm1(np.minimum(x, 0))
 
     def backward(self, gy):
-        # y + alpha is written with the output Tensor, so the backward is differentiable again
-        return where(self.positive, gy, gy * (self.output + self.alpha))
+        # dy/dx = 1 + [x <= 0] (y + alpha - 1), written with the output Tensor y so that the
+        # backward is differentiable again
+        return gy * ((self.output + (self.alpha - 1.0)) * self.negative + 1.0)
 
 
 class Softmax(Function):
