@@ -1,0 +1,241 @@
+"""Run the benchmark workloads A-F for tinygrad_edu and, when it is installed, PyTorch.
+
+    python benchmarks/run.py                      # A, B, C, D, F (E is long: ask for it)
+    python benchmarks/run.py --quick              # one tiny repetition of each (a smoke test)
+    python benchmarks/run.py --only A,C --repeat 50 --json out.json
+    python benchmarks/run.py --only E             # time to 98.9% MNIST test accuracy (minutes)
+
+Every (workload, framework) pair runs in a fresh Python process, so the frameworks never share
+thread pools or memory, and the peak RSS of F is that framework's alone. Both sides get the same
+number of threads (``--threads``, 2 by default): numpy's BLAS through OPENBLAS_NUM_THREADS /
+OMP_NUM_THREADS and threadpoolctl, PyTorch through ``torch.set_num_threads``.
+
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: some machines set them so that old OpenBLAS builds pick a
+safe kernel; they slow a current numpy down (Haswell kernels on an AVX-512 CPU).
+``--unset-openblas-coretype`` removes both from the workers' environment only; the BLAS kernel
+each worker ran is printed either way.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from spec import (DEFAULT_REPEAT, DESCRIPTIONS, E_MAX_EPOCHS, GOAL_RATIO,  # noqa: E402
+                  QUICK_REPEAT, WARMUP)
+from timing import (DEFAULT_THREADS, format_seconds, limit_blas_threads,  # noqa: E402
+                    machine_description, measure, peak_rss_mib, summarize)
+
+FRAMEWORKS = {"tinygrad": "workloads_tinygrad", "torch": "workloads_torch"}
+ALL = "ABCDEF"
+DEFAULT_SELECTION = "ABCDF"
+
+
+# --------------------------------------------------------------------------- the worker
+
+def worker(framework: str, workload: str, repeat: int, quick: bool, threads: int,
+           max_epochs: int) -> dict:
+    """Run one workload of one framework in this (fresh) process and return its result."""
+    rss_start = peak_rss_mib()
+    module = __import__(FRAMEWORKS[framework])
+    info = {"framework": module.NAME, "version": module.version(),
+            "threads": {**module.set_threads(threads), **limit_blas_threads(threads)}}
+    rss_imported = peak_rss_mib()
+    if workload == "E":
+        return {**info, "kind": "training", **module.workload_E(quick, max_epochs)}
+    job = getattr(module, f"workload_{workload}")(quick)
+    warmup = 0 if quick else WARMUP[workload]
+    samples = measure(job.run, repeat, warmup=warmup, per=job.per)
+    if workload == "F":
+        return {**info, "kind": "memory", "peak_rss_mib": peak_rss_mib(),
+                "rss_after_import_mib": rss_imported, "rss_interpreter_mib": rss_start,
+                "steps": repeat + warmup}
+    return {**info, "kind": "time", "unit": job.unit, "note": job.note, "samples": samples,
+            "stats": summarize(samples).to_dict()}
+
+
+def torch_available() -> bool:
+    try:
+        import importlib.util
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def run_worker(framework, workload, args) -> dict:
+    """Start a fresh interpreter for one (framework, workload) and collect its JSON result."""
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(args.threads)
+    if args.unset_openblas_coretype:
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
+    repeat = args.repeat or (QUICK_REPEAT if args.quick else DEFAULT_REPEAT).get(workload, 1)
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, workload,
+               "--repeat", str(repeat), "--threads", str(args.threads),
+               "--max-epochs", str(args.max_epochs)] + (["--quick"] if args.quick else [])
+    started = time.perf_counter()
+    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
+        return {"error": f"exit {proc.returncode}: {tail}"}
+    result = json.loads(lines[-1])
+    result["process_seconds"] = time.perf_counter() - started
+    return result
+
+
+# --------------------------------------------------------------------------- the report
+
+def _cell(result) -> str:
+    if result is None:
+        return "–"
+    if "error" in result:
+        return "error"
+    if result["kind"] == "memory":
+        return f"{result['peak_rss_mib']:.0f} MiB"
+    if result["kind"] == "training":
+        mark = "" if result["reached"] else " (not reached)"
+        return (f"{result['epochs']} ep, {result['train_seconds']:.0f} s "
+                f"({result['accuracy']:.2%}){mark}")
+    s = result["stats"]
+    return f"{format_seconds(s['median'])} ± {format_seconds(s['q3'] - s['q1'])}"
+
+
+def _min(result) -> str:
+    if result is None or "error" in result or result["kind"] != "time":
+        return "–"
+    return format_seconds(result["stats"]["min"])
+
+
+def _value(result):
+    if result is None or "error" in result:
+        return None
+    return {"time": lambda r: r["stats"]["median"], "memory": lambda r: r["peak_rss_mib"],
+            "training": lambda r: r["train_seconds"] if r["reached"] else None}[result["kind"]](
+        result)
+
+
+def table(results: dict) -> str:
+    """A markdown table: median ± IQR and min per framework, the ratio, and the issue's goal."""
+    rows = ["| workload | tinygrad_edu median ± IQR | min | PyTorch median ± IQR | min "
+            "| ratio tg/torch | goal |",
+            "|---|---|---|---|---|---|---|"]
+    for w, by_framework in results.items():
+        tg, pt = by_framework.get("tinygrad"), by_framework.get("torch")
+        a, b = _value(tg), _value(pt)
+        ratio = f"{a / b:.2f}" if a is not None and b else "–"
+        goal = f"≤ {GOAL_RATIO[w]:g}" if w in GOAL_RATIO else "< 2 min"
+        rows.append(f"| {w}. {DESCRIPTIONS[w]} | {_cell(tg)} | {_min(tg)} | {_cell(pt)} "
+                    f"| {_min(pt)} | {ratio} | {goal} |")
+    return "\n".join(rows)
+
+
+def notes(results: dict) -> list[str]:
+    lines = []
+    seen = set()
+    for w, by_framework in results.items():
+        for fw, r in by_framework.items():
+            if r is None:
+                continue
+            if "error" in r:
+                lines.append(f"{w} {fw}: {r['error']}")
+                continue
+            key = (fw, json.dumps(r.get("threads"), sort_keys=True))
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"{r['version']}: threads {r['threads']}")
+            if r["kind"] == "memory":
+                lines.append(f"F {r['framework']}: peak RSS {r['peak_rss_mib']:.0f} MiB after "
+                             f"{r['steps']} steps (after imports {r['rss_after_import_mib']:.0f}"
+                             f" MiB, bare interpreter {r['rss_interpreter_mib']:.0f} MiB)")
+            if r["kind"] == "training":
+                lines.append(f"E {r['framework']}: accuracy per epoch "
+                             + ", ".join(f"{a:.2%}" for a in r["history"])
+                             + f"; training {r['train_seconds']:.1f} s, wall with evaluation "
+                             f"{r['wall_seconds']:.1f} s")
+            if r.get("note"):
+                lines.append(f"{w} {r['framework']}: data: {r['note']}")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="one tiny repetition of each workload, no warm-up (a smoke test)")
+    parser.add_argument("--only", default=None,
+                        help=f"comma-separated workloads out of {ALL} (default "
+                             f"{','.join(DEFAULT_SELECTION)}; E runs only when named)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed repetitions per workload (default: per workload, see spec.py)")
+    parser.add_argument("--json", default=None, help="also write all results to this file")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="threads for each framework (default %(default)s)")
+    parser.add_argument("--frameworks", default="tinygrad,torch",
+                        help="comma-separated: tinygrad, torch (torch is skipped when missing)")
+    parser.add_argument("--max-epochs", type=int, default=E_MAX_EPOCHS,
+                        help="E: give up after this many epochs (default %(default)s)")
+    parser.add_argument("--unset-openblas-coretype", action="store_true",
+                        help="drop OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the workers")
+    parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        framework, workload = args.worker
+        result = worker(framework, workload, args.repeat, args.quick, args.threads,
+                        args.max_epochs)
+        print(json.dumps(result))
+        return 0
+
+    selection = (args.only or ",".join(DEFAULT_SELECTION)).upper().replace(" ", "").split(",")
+    unknown = [w for w in selection if w not in ALL or not w]
+    if unknown:
+        parser.error(f"--only: unknown workload(s) {unknown}; choose from {','.join(ALL)}")
+    frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    bad = [f for f in frameworks if f not in FRAMEWORKS]
+    if bad:
+        parser.error(f"--frameworks: unknown {bad}; choose from {', '.join(FRAMEWORKS)}")
+    if "torch" in frameworks and not torch_available():
+        print("PyTorch is not installed: measuring tinygrad_edu only "
+              "(pip install torch==2.13.0 to compare)", file=sys.stderr)
+        frameworks.remove("torch")
+
+    machine = machine_description()
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores; python {machine['python']}, "
+          f"numpy {machine['numpy']}; threads per framework: {args.threads}")
+    if machine["openblas_env"] and not args.unset_openblas_coretype:
+        print(f"note: {machine['openblas_env']} is set; numpy's OpenBLAS runs those kernels. "
+              f"Pass --unset-openblas-coretype to measure the CPU's own.")
+    results: dict = {}
+    for w in selection:
+        results[w] = {}
+        for fw in frameworks:
+            print(f"  running {w} ({fw}) ...", file=sys.stderr, flush=True)
+            results[w][fw] = run_worker(fw, w, args)
+    print()
+    print(table(results))
+    print()
+    for line in notes(results):
+        print("- " + line)
+    if args.json:
+        from tinygrad_edu.atomic import atomic_write  # noqa: PLC0415
+        payload = {"command": " ".join(["python", "benchmarks/run.py"] + (argv or sys.argv[1:])),
+                   "machine": machine, "threads": args.threads, "results": results}
+        with atomic_write(args.json, "w", encoding="utf-8") as f:
+            f.write(json.dumps(payload, indent=1))
+    failed = [f"{w}/{fw}" for w, r in results.items() for fw, x in r.items() if "error" in x]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

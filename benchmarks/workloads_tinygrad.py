@@ -1,0 +1,134 @@
+"""Workloads A-F in tinygrad_edu, through the public API only (models, nn, F, optim).
+
+Each ``workload_X(quick)`` builds its model and data and returns a :class:`~spec.Workload`
+whose ``run()`` does one timed repetition. ``workloads_torch`` mirrors every one of them.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import tinygrad_edu
+import tinygrad_edu.functional as F
+from tinygrad_edu import Tensor, no_grad, optim
+from tinygrad_edu.models import MultiLayerNet, SimpleConvNet
+
+from data import BATCH, mnist_test, mnist_train, random_batch
+from spec import CHAIN_LENGTH, CHAIN_SHAPE, E_MAX_EPOCHS, E_TARGET, INFER_BATCH, Workload
+
+NAME = "tinygrad_edu"
+
+
+def version() -> str:
+    return f"tinygrad_edu {tinygrad_edu.__version__}, numpy {np.__version__}"
+
+
+def set_threads(n: int) -> dict:
+    return {}   # numpy's BLAS threads are set by run.py (environment + threadpoolctl)
+
+
+def simple_convnet():
+    """conv 30 5x5 -> ReLU -> 2x2 max pool -> affine 100 -> ReLU -> affine 10, float32."""
+    return SimpleConvNet(seed=0, dtype=np.float32)
+
+
+def mlp():
+    """784 -> 6 x (affine 100, ReLU) -> affine 10, float32."""
+    return MultiLayerNet(784, [100] * 6, 10, activation="relu", seed=0, dtype=np.float32)
+
+
+def _train_step(model, optimizer, x, t):
+    x = Tensor(x)
+
+    def step():
+        optimizer.zero_grad()
+        loss = F.softmax_cross_entropy(model(x), t)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step
+
+
+def workload_A(quick: bool) -> Workload:
+    model = simple_convnet()
+    x, t = random_batch()
+    return Workload(_train_step(model, optim.SGD(model.parameters(), lr=0.01), x, t), per=1,
+                    unit="step")
+
+
+def workload_B(quick: bool) -> Workload:
+    model = mlp()
+    x, t = random_batch(flat=True)
+    return Workload(_train_step(model, optim.SGD(model.parameters(), lr=0.01), x, t), per=1,
+                    unit="step")
+
+
+def workload_C(quick: bool) -> Workload:
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal(CHAIN_SHAPE, dtype=np.float32), requires_grad=True)
+    w = Tensor(rng.uniform(0.5, 1.5, CHAIN_SHAPE).astype(np.float32))
+    b = Tensor(rng.uniform(-0.5, 0.5, CHAIN_SHAPE).astype(np.float32))
+
+    def run():
+        y = x
+        for _ in range(CHAIN_LENGTH // 4):
+            y = y * w
+            y = y + b
+            y = y.tanh()
+            y = y - b
+        y.sum().backward()
+        x.grad = None
+    return Workload(run, per=CHAIN_LENGTH, unit="op")
+
+
+def _accuracy(model, x, t, batch=INFER_BATCH) -> int:
+    correct = 0
+    with no_grad():
+        for i in range(0, len(x), batch):
+            correct += int((model(Tensor(x[i:i + batch])).data.argmax(axis=1)
+                            == t[i:i + batch]).sum())
+    return correct
+
+
+def workload_D(quick: bool) -> Workload:
+    model = simple_convnet()
+    model.eval()
+    x, t, source = mnist_test()
+    if quick:
+        x, t = x[:INFER_BATCH], t[:INFER_BATCH]
+    return Workload(lambda: _accuracy(model, x, t), per=1, unit=f"{len(x)} images",
+                    note=source)
+
+
+def workload_E(quick: bool, max_epochs: int = E_MAX_EPOCHS) -> dict:
+    """Train with Adam lr 1e-3, batch 100, until the test accuracy reaches 98.9%."""
+    x_train, t_train = mnist_train()
+    x_test, t_test, _ = mnist_test()
+    if quick:
+        x_train, t_train, max_epochs = x_train[:1000], t_train[:1000], 1
+    model = simple_convnet()
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    history, train_seconds, start = [], 0.0, time.perf_counter()
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        begin = time.perf_counter()
+        order = rng.permutation(len(x_train))
+        for i in range(0, len(x_train), BATCH):
+            idx = order[i:i + BATCH]
+            _train_step(model, optimizer, x_train[idx], t_train[idx])()
+        train_seconds += time.perf_counter() - begin
+        model.eval()
+        accuracy = _accuracy(model, x_test, t_test) / len(x_test)
+        history.append(accuracy)
+        if accuracy >= E_TARGET:
+            break
+    return {"epochs": len(history), "accuracy": history[-1], "history": history,
+            "reached": history[-1] >= E_TARGET, "train_seconds": train_seconds,
+            "wall_seconds": time.perf_counter() - start}
+
+
+def workload_F(quick: bool) -> Workload:
+    """Training A, for the peak-RSS measurement (run in a fresh process by run.py)."""
+    return workload_A(quick)

@@ -1,0 +1,157 @@
+"""Workloads A-F in PyTorch (CPU, float32), the reference the issue compares against.
+
+PyTorch is optional: ``run.py`` imports this module only when ``import torch`` works. Each
+``workload_X`` builds its model and data and returns a :class:`Workload` whose ``run()`` does
+one timed repetition; the models mirror ``workloads_tinygrad`` layer for layer.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn as tnn
+import torch.nn.functional as TF
+
+from data import BATCH, mnist_test, mnist_train, random_batch
+from spec import CHAIN_LENGTH, CHAIN_SHAPE, E_MAX_EPOCHS, E_TARGET, INFER_BATCH, Workload
+
+NAME = "PyTorch"
+
+
+def version() -> str:
+    return f"torch {torch.__version__}"
+
+
+def set_threads(n: int) -> dict:
+    torch.set_num_threads(n)
+    return {"torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads(),
+            "mkldnn": torch.backends.mkldnn.is_available()}
+
+
+def simple_convnet(book_init: bool = False) -> tnn.Module:
+    """conv 30 5x5 -> ReLU -> 2x2 max pool -> affine 100 -> ReLU -> affine 10 (the book's).
+    ``book_init``: weights N(0, 0.01^2) and zero biases, as tinygrad_edu's SimpleConvNet
+    (used by E, whose epoch count depends on it; PyTorch's default init otherwise)."""
+    torch.manual_seed(0)
+    model = tnn.Sequential(
+        tnn.Conv2d(1, 30, 5), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
+        tnn.Linear(30 * 12 * 12, 100), tnn.ReLU(), tnn.Linear(100, 10))
+    if book_init:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("weight"):
+                    p.normal_(0.0, 0.01)
+                else:
+                    p.zero_()
+    return model
+
+
+def mlp() -> tnn.Module:
+    """784 -> 6 x (affine 100, ReLU) -> affine 10."""
+    torch.manual_seed(0)
+    layers, width = [], 784
+    for _ in range(6):
+        layers += [tnn.Linear(width, 100), tnn.ReLU()]
+        width = 100
+    layers.append(tnn.Linear(width, 10))
+    return tnn.Sequential(*layers)
+
+
+def _train_step(model, optimizer, x, t):
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = TF.cross_entropy(model(x), t)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def workload_A(quick: bool) -> Workload:
+    model = simple_convnet()
+    x, t = random_batch()
+    return Workload(_train_step(model, torch.optim.SGD(model.parameters(), lr=0.01),
+                                torch.from_numpy(x), torch.from_numpy(t)), per=1,
+                    unit="step")
+
+
+def workload_B(quick: bool) -> Workload:
+    model = mlp()
+    x, t = random_batch(flat=True)
+    return Workload(_train_step(model, torch.optim.SGD(model.parameters(), lr=0.01),
+                                torch.from_numpy(x), torch.from_numpy(t)), per=1,
+                    unit="step")
+
+
+def workload_C(quick: bool) -> Workload:
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal(CHAIN_SHAPE, dtype=np.float32)).requires_grad_()
+    w = torch.from_numpy(rng.uniform(0.5, 1.5, CHAIN_SHAPE).astype(np.float32))
+    b = torch.from_numpy(rng.uniform(-0.5, 0.5, CHAIN_SHAPE).astype(np.float32))
+
+    def run():
+        y = x
+        for _ in range(CHAIN_LENGTH // 4):   # the same four ops as workloads_tinygrad
+            y = y * w
+            y = y + b
+            y = torch.tanh(y)
+            y = y - b
+        y.sum().backward()
+        x.grad = None
+    return Workload(run, per=CHAIN_LENGTH, unit="op")
+
+
+def workload_D(quick: bool) -> Workload:
+    model = simple_convnet().eval()
+    x, t, source = mnist_test()
+    if quick:
+        x, t = x[:INFER_BATCH], t[:INFER_BATCH]
+    x, t = torch.from_numpy(x), torch.from_numpy(t)
+
+    def run():
+        correct = 0
+        with torch.inference_mode():
+            for i in range(0, len(x), INFER_BATCH):
+                correct += int((model(x[i:i + INFER_BATCH]).argmax(1) == t[i:i + INFER_BATCH])
+                               .sum())
+        return correct
+    return Workload(run, per=1, unit=f"{len(x)} images", note=source)
+
+
+def workload_E(quick: bool, max_epochs: int = E_MAX_EPOCHS) -> dict:
+    """Train with Adam lr 1e-3, batch 100, until the test accuracy reaches 98.9%."""
+    x_train, t_train = mnist_train()
+    x_test, t_test, _ = mnist_test()
+    if quick:
+        x_train, t_train, max_epochs = x_train[:1000], t_train[:1000], 1
+    x_train, t_train = torch.from_numpy(x_train), torch.from_numpy(t_train)
+    x_test, t_test = torch.from_numpy(x_test), torch.from_numpy(t_test)
+    model = simple_convnet(book_init=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    history, train_seconds, start = [], 0.0, time.perf_counter()
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        begin = time.perf_counter()
+        order = torch.from_numpy(rng.permutation(len(x_train)))
+        for i in range(0, len(x_train), BATCH):
+            idx = order[i:i + BATCH]
+            _train_step(model, optimizer, x_train[idx], t_train[idx])()
+        train_seconds += time.perf_counter() - begin
+        model.eval()
+        with torch.inference_mode():
+            correct = sum(int((model(x_test[i:i + 1000]).argmax(1) == t_test[i:i + 1000]).sum())
+                          for i in range(0, len(x_test), 1000))
+        accuracy = correct / len(x_test)
+        history.append(accuracy)
+        if accuracy >= E_TARGET:
+            break
+    return {"epochs": len(history), "accuracy": history[-1], "history": history,
+            "reached": history[-1] >= E_TARGET, "train_seconds": train_seconds,
+            "wall_seconds": time.perf_counter() - start}
+
+
+def workload_F(quick: bool) -> Workload:
+    """Training A, for the peak-RSS measurement (run in a fresh process by run.py)."""
+    return workload_A(quick)
