@@ -1,5 +1,7 @@
 """The standard layers: gradients over their declared cases, reference results, train/eval
 behaviour, dtype and registration."""
+import copy
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -22,17 +24,26 @@ def _draw_layer_and_input(name, data):
     return comp, comp.obj(**kwargs), x
 
 
+def _replaying(layer):
+    """Call a fresh copy of ``layer`` (sharing its Parameters) every time, so that Dropout
+    replays the same mask in each of gradcheck's many evaluations."""
+    params = layer.parameters()
+    return lambda x, *ps: copy.deepcopy(layer, {id(p): p for p in params})(x)
+
+
 @pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize("mode", ["train", "eval"])
 @given(data=st.data())
-def test_gradcheck_input_and_parameters(name, data):
+def test_gradcheck_input_and_parameters(name, mode, data):
     comp, layer, x = _draw_layer_and_input(name, data)
+    layer.train(mode == "train")
     params = layer.parameters()
     assert all(p.dtype == np.float64 for p in params)
     names = ["x"] + [n for n, _ in layer.named_parameters()]
-    assert gradcheck(lambda x, *ps: layer(x), x, *params, names=names,
-                     atol=comp.check.atol, rtol=comp.check.rtol)
-    if comp.check.second_order:
-        assert gradgradcheck(lambda x, *ps: layer(x), x, *params)
+    fn = _replaying(layer)
+    assert gradcheck(fn, x, *params, names=names, atol=comp.check.atol, rtol=comp.check.rtol)
+    if comp.check.second_order and (mode == "train" or params):
+        assert gradgradcheck(fn, x, *params)
 
 
 # ---- reference results ------------------------------------------------------------------------

@@ -741,9 +741,10 @@ def _flatten_cases(st):
 
 
 def _dropout_cases(st):
-    # Training-mode dropout draws a new mask on every call, which no finite-difference check
-    # can follow; with p=0 the training path is checked as the identity it must be.
-    return st.tuples(st.fixed_dictionaries({"p": st.just(0.0), "seed": st.integers(0, 99)}),
+    # Training-mode dropout draws a new mask on every call: a gradient check must replay the
+    # same mask (the conformance suite copies the layer, generator included, for every call).
+    return st.tuples(st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.2, 0.5, 0.9]),
+                                            "seed": st.integers(0, 99)}),
                      st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple))
 
 
