@@ -90,15 +90,15 @@ def plot_history(history, path: str | os.PathLike, title: str | None = None,
     ax_loss.set_title("loss")
     ax_loss.grid(alpha=0.3)
     x = epochs if epochs else None
-    drew = False
+    lowest = 1.0
     for values, label, marker in ((train_acc, "train", "o"), (test_acc, "test", "s")):
         if values and any(v is not None for v in values):
             xs = x[:len(values)] if x else list(range(1, len(values) + 1))
             ys = [np.nan if v is None else v for v in values]
             ax_acc.plot(xs, ys, marker=marker, label=label)
-            drew = True
-    if drew:
-        ax_acc.set_ylim(0, 1.0)
+            lowest = min(lowest, np.nanmin(ys))
+    if train_acc or test_acc:
+        ax_acc.set_ylim(max(0.0, math.floor((lowest - 0.02) * 10) / 10), 1.0)   # zoom on the curves
         ax_acc.legend(loc="lower right")
     else:
         ax_acc.text(0.5, 0.5, "not evaluated", ha="center", va="center", transform=ax_acc.transAxes)

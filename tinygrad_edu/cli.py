@@ -1,0 +1,464 @@
+"""The ``tinygrad-edu`` command (also ``python -m tinygrad_edu``).
+
+    tinygrad-edu train                      SimpleConvNet on MNIST (the embedded sample when the
+                                            full data are not found): progress bar, test
+                                            accuracy, weights (.npz) and curves (.png)
+    tinygrad-edu train --model mlp --optimizer sgd --lr 0.1 --epochs 5
+    tinygrad-edu plugins                    installed plugins, what each registers, failures
+    tinygrad-edu check [NAME ...]           the conformance suite over the registered components
+    tinygrad-edu reproduce [NAME ...]       the experiment scripts in examples/ (--quick: seconds)
+    tinygrad-edu graph --model mlp          the computation graph of one training step, as DOT
+
+Every command has ``--help``. Bad arguments exit with status 2 and one line on stderr;
+a failed check or experiment exits with 1; Ctrl-C outside training exits with 130.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tinygrad_edu import __version__
+
+PROG = "tinygrad-edu"
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (an unknown optimizer, say): exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: ``tinygrad-edu train: error: ... (see --help)``."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+# ------------------------------------------------------------------------------ argument types
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _weight_init(text: str):
+    """A std ("0.01") or an initializer name ("he")."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"a std must be >= 0, got {text!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------ plugins
+
+
+def _plural(kind: str) -> str:
+    return kind + ("es" if kind.endswith("s") else "s")
+
+
+def cmd_plugins(args) -> int:
+    from tinygrad_edu import plugins
+
+    records = plugins.plugin_records()
+    rows = [record.as_row() for record in records]
+    manager = plugins.get_plugin_manager()
+    for record, row in zip(records, rows):   # which lifecycle hooks each loaded plugin implements
+        callers = manager.get_hookcallers(record.plugin) if record.status == "loaded" else None
+        row["hooks"] = sorted(c.name for c in callers or [] if not c.name.startswith("register_"))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    loaded = [r for r in rows if r["status"] == "loaded"]
+    disabled = [r for r in rows if r["status"] == "disabled"]
+    broken = [r for r in rows if r["status"] == "quarantined"]
+    print(f"{len(loaded)} plugin(s) loaded from the entry-point group '{plugins.ENTRY_POINT_GROUP}':")
+    for r in loaded:
+        where = f"{r['distribution']} {r['version']}".strip() or r["entry_point"]
+        print(f"  {r['name']}  ({where})")
+        for kind, names in r["registers"].items():
+            if names:
+                print(f"      {_plural(kind)}: {', '.join(names)}")
+        if r["hooks"]:
+            print(f"      lifecycle hooks: {', '.join(r['hooks'])}")
+        if not any(r["registers"].values()) and not r["hooks"]:
+            print("      (registers nothing)")
+    if disabled:
+        print(f"{len(disabled)} disabled: " + ", ".join(r["name"] for r in disabled)
+              + f"  (see ${plugins.DISABLE_ENV})")
+    if broken:
+        print(f"{len(broken)} plugin(s) quarantined (not used; the others work):")
+        for r in broken:
+            where = f"{r['distribution']} {r['version']}".strip() or r["entry_point"]
+            print(f"  {r['name']}  ({where}; entry point {r['entry_point']!r})")
+            print(f"      error: {r['error']}")
+    return 1 if broken and args.strict else 0
+
+
+# ------------------------------------------------------------------------------ train
+
+
+def _subset(x, t, limit, seed):
+    """A seeded random subset of ``limit`` samples (all of them when limit is None)."""
+    import numpy as np
+
+    if limit is None or limit >= len(x):
+        return x, t
+    pick = np.sort(np.random.default_rng(seed).choice(len(x), limit, replace=False))
+    return x[pick], t[pick]
+
+
+def cmd_train(args) -> int:
+    import numpy as np
+
+    from tinygrad_edu import registry
+    from tinygrad_edu.data import DatasetError, load_mnist, preprocess
+    from tinygrad_edu.models import get_model, model_spec
+    from tinygrad_edu.serialization import save_params
+    from tinygrad_edu.train import Trainer
+
+    try:
+        registry.get_component("optimizer", args.optimizer)
+    except LookupError as error:
+        raise UsageError(f"argument --optimizer: {str(error).splitlines()[0]}") from None
+    if isinstance(args.weight_init, str):
+        try:
+            registry.get_component("initializer", args.weight_init)
+        except LookupError as error:
+            raise UsageError(f"argument --weight-init: {str(error).splitlines()[0]}") from None
+    spec = model_spec(args.model)
+    out = Path(args.out) if args.out else Path("runs") / spec.name
+    started = time.perf_counter()
+
+    try:
+        data = load_mnist(args.data_dir, kind=args.dataset, source=args.source)
+    except DatasetError as error:
+        print(f"{PROG} train: {error}", file=sys.stderr)
+        return 1
+    print(f"data: {data.source}")
+    x_train, t_train = preprocess(data.x_train, data.t_train, flatten=spec.flatten)
+    x_test, t_test = preprocess(data.x_test, data.t_test, flatten=spec.flatten)
+    x_train, t_train = _subset(x_train, t_train, args.limit, args.seed)
+    x_test, t_test = _subset(x_test, t_test, args.test_limit, args.seed)
+    if args.limit or args.test_limit:
+        print(f"using {len(x_train):,} training and {len(x_test):,} test images")
+
+    model = get_model(spec.name, input_shape=(1, 28, 28), num_classes=10, seed=args.seed,
+                      weight_init=args.weight_init)
+    trainer = Trainer(model, loss="softmax_cross_entropy", optimizer=args.optimizer, lr=args.lr,
+                      eval_train_samples=args.eval_train_samples)
+    print(f"model: {spec.name} ({model.num_parameters():,} parameters, float32), optimizer: "
+          f"{type(trainer.optimizer).__name__} lr={trainer.optimizer.lr:g}, {args.epochs} epoch(s) of "
+          f"{-(-len(x_train) // args.batch_size)} batches of {args.batch_size}")
+    history = trainer.fit(x_train, t_train, x_test, t_test, epochs=args.epochs,
+                          batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
+                          verbose=True)
+    if history.interrupted or not history.test_acc:
+        final = trainer.evaluate(x_test, t_test)
+        test_acc, test_loss = final.accuracy, final.loss
+    else:
+        test_acc, test_loss = history.test_acc[-1], history.test_loss[-1]
+
+    from tinygrad_edu.atomic import atomic_write
+    from tinygrad_edu.plots import plot_history
+
+    out.mkdir(parents=True, exist_ok=True)
+    weights = save_params(model, out / "params.npz")
+    title = f"{spec.name} on {data.source}"
+    plot = plot_history(history, out / "curves.png", title=title, smooth_window=10)
+    record = {"model": spec.name, "data": data.source, "optimizer": type(trainer.optimizer).__name__,
+              "lr": trainer.optimizer.lr, "epochs": args.epochs, "batch_size": args.batch_size,
+              "seed": args.seed, "train_samples": len(x_train), "test_samples": len(x_test),
+              "test_accuracy": test_acc, "test_loss": test_loss, **history.as_dict()}
+    with atomic_write(out / "history.json", "w") as f:
+        json.dump(record, f, indent=1, default=float)
+        f.write("\n")
+    elapsed = time.perf_counter() - started
+    state = " (interrupted)" if history.interrupted else ""
+    print(f"test accuracy: {test_acc:.4f} on {len(x_test):,} test images{state}")
+    print(f"saved weights to {weights}, curves to {plot}, history to {out / 'history.json'}")
+    print(f"done in {elapsed:.1f} s (training {history.elapsed:.1f} s)")
+    return 0
+
+
+# ------------------------------------------------------------------------------ check
+
+
+def cmd_check(args) -> int:
+    if importlib.util.find_spec("hypothesis") is None:
+        print(f"{PROG} check: the conformance suite needs hypothesis, which is not installed: "
+              f"pip install tinygrad-edu[test]", file=sys.stderr)
+        return 2
+    from tinygrad_edu.testing.conformance import run_checks
+
+    def show(result):
+        line = f"{result.status.upper():7} {result.kind:11} {result.name}"
+        if result.plugin and result.plugin != result.name:
+            line += f"  (plugin {result.plugin})"
+        if result.status == "skipped":
+            line += f": {result.message}"
+        print(line, flush=True)
+
+    try:
+        results = run_checks(args.names or None, max_examples=args.max_examples, on_result=show)
+    except LookupError as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+    failed = [r for r in results if r.failed]
+    for r in failed:
+        print(f"\n--- {r.kind} {r.name} ---\n{r.message}")
+    passed = sum(r.passed for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    print(f"\n{passed} passed, {len(failed)} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------------------ reproduce
+
+_EXPERIMENT = re.compile(r"^ex(\d+)_(\w+)\.py$")
+
+
+def examples_directory(explicit: str | None = None) -> Path | None:
+    """Where the experiment scripts are: ``--examples DIR``, ``./examples``, or the
+    ``examples`` folder next to the installed package (a source checkout)."""
+    candidates = [Path(explicit)] if explicit else [Path.cwd() / "examples",
+                                                    Path(__file__).resolve().parent.parent / "examples"]
+    for directory in candidates:
+        if directory.is_dir() and any(_EXPERIMENT.match(p.name) for p in directory.iterdir()):
+            return directory
+    return None
+
+
+def discover_experiments(directory: Path) -> list[tuple[str, Path]]:
+    """The experiment scripts ``exN_name.py`` of ``directory``, by number: [(stem, path)]."""
+    found = []
+    for path in directory.iterdir():
+        match = _EXPERIMENT.match(path.name)
+        if match and path.is_file():
+            found.append((int(match.group(1)), path.stem, path))
+    return [(stem, path) for _, stem, path in sorted(found)]
+
+
+def _select(experiments, wanted):
+    """Match names: "ex3_overfitting", "overfitting", "ex3" or "3"."""
+    chosen = []
+    for name in wanted:
+        key = name.lower().removesuffix(".py")
+        hits = [(stem, path) for stem, path in experiments
+                if key in (stem, stem.split("_", 1)[1], stem.split("_", 1)[0], stem.split("_", 1)[0][2:])]
+        if not hits:
+            available = ", ".join(stem for stem, _ in experiments)
+            raise UsageError(f"unknown experiment {name!r}; available: {available}")
+        for hit in hits:
+            if hit not in chosen:
+                chosen.append(hit)
+    return chosen
+
+
+def cmd_reproduce(args) -> int:
+    directory = examples_directory(args.examples)
+    if directory is None:
+        where = args.examples or f"{Path.cwd() / 'examples'} or next to the package"
+        print(f"{PROG} reproduce: no experiment scripts (examples/exN_name.py) found in {where}; "
+              f"run it from a source checkout or pass --examples DIR", file=sys.stderr)
+        return 1
+    experiments = discover_experiments(directory)
+    chosen = _select(experiments, args.experiments) if args.experiments else experiments
+    if args.list:
+        for stem, path in experiments:
+            print(f"{stem}  ({path})")
+        return 0
+    mode = "--quick" if args.quick else "full"
+    outcomes = []
+    for stem, path in chosen:
+        command = [sys.executable, str(path)] + (["--quick"] if args.quick else []) + list(args.extra)
+        print(f"=== {stem} ({mode}): {' '.join(command[1:])}", flush=True)
+        start = time.perf_counter()
+        code = subprocess.call(command)
+        seconds = time.perf_counter() - start
+        outcomes.append((stem, code, seconds))
+        print(f"=== {stem}: {'ok' if code == 0 else f'FAILED (exit status {code})'} in {seconds:.1f} s\n",
+              flush=True)
+    failed = [stem for stem, code, _ in outcomes if code != 0]
+    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} experiment(s) succeeded"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------------------ graph
+
+
+def cmd_graph(args) -> int:
+    import numpy as np
+
+    from tinygrad_edu import Tensor, registry
+    from tinygrad_edu.graphviz import save_dot, to_dot
+    from tinygrad_edu.models import get_model, model_spec
+
+    spec = model_spec(args.model)
+    model = get_model(spec.name, input_shape=(1, 28, 28), num_classes=10, seed=0)
+    shape = (args.batch, 784) if spec.flatten else (args.batch, 1, 28, 28)
+    x = Tensor(np.zeros(shape, np.float32), name="x")
+    for name, p in model.named_parameters():
+        p.name = name
+    loss = registry.get("loss", "softmax_cross_entropy")(model(x), np.zeros(args.batch, np.int64))
+    loss.name = "loss"
+    title = f"{spec.name}: one training step's graph"
+    if args.out:
+        path = save_dot(loss, args.out, title=title)
+        print(f"wrote {path}; render it with: dot -Tpng {path} -o {Path(path).with_suffix('.png')}")
+    else:
+        sys.stdout.write(to_dot(loss, title=title))
+    return 0
+
+
+# ------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tinygrad_edu.models import model_names
+
+    parser = _Parser(prog=PROG, description="tinygrad_edu: a small deep-learning framework on numpy "
+                     "for learning how backpropagation works.",
+                     epilog=f"Run `{PROG} COMMAND --help` for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("plugins", help="list the installed plugins and what each registers",
+                       description="List the installed plugins (entry-point group 'tinygrad_edu'), their "
+                                   "versions and the components each registers, per kind; plugins that "
+                                   "failed to load are listed with their error.")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 if a plugin was quarantined")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("train", help="train a model on MNIST (default: SimpleConvNet, about a minute)",
+                       description="Train a model on MNIST or Fashion-MNIST, show a progress bar, print the "
+                                   "test accuracy and save the weights (params.npz), the curves "
+                                   "(curves.png) and the history (history.json). With no options: "
+                                   "SimpleConvNet, Adam, 2 epochs on the embedded MNIST sample when the "
+                                   "full data are not found (about a minute on 2 cores).",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", choices=model_names(), default="simple_convnet", help="the model")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist", help="the dataset")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="folder with the four IDX files (else $TINYGRAD_EDU_DATA, the user cache)")
+    p.add_argument("--source", choices=("auto", "full", "sample"), default="auto",
+                   help="auto: the full data if found locally, else the embedded MNIST sample; "
+                        "full: the full data (downloaded if missing); sample: the embedded sample")
+    p.add_argument("--optimizer", default="adam", help="any registered optimizer (see `tinygrad-edu plugins`)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (default: the optimizer's own, 0.001 for adam)")
+    p.add_argument("--epochs", type=_positive_int, default=2, help="passes over the training data")
+    p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size")
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the shuffling and dropout")
+    p.add_argument("--weight-init", type=_weight_init, default="he",
+                   help="an initializer name (he, xavier, ...) or a std such as 0.01 (the book's)")
+    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                   help="train on a random subset of N training images")
+    p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
+                   help="evaluate on a random subset of N test images")
+    p.add_argument("--eval-train-samples", type=_positive_int, default=1000, metavar="N",
+                   help="training accuracy per epoch is measured on N training images")
+    p.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/<model>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("check", help="run the conformance suite over the registered components",
+                       description="Check every registered component (or the named ones: relu, conv2d, "
+                                   "adam, loss:mse ...) against its declared properties: gradients by "
+                                   "finite differences, dtypes, optimizer formulas, initializer "
+                                   "statistics. Needs the test extra (pip install tinygrad-edu[test]). "
+                                   "Exits with 1 if a check fails.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="components to check (default: all)")
+    p.add_argument("--max-examples", type=_positive_int, default=None, metavar="N",
+                   help="hypothesis examples per check (default: 20)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("reproduce", help="run the experiment scripts (examples/exN_*.py)",
+                       description="Run the experiments of examples/ (the scripts named exN_name.py, found "
+                                   "in ./examples or next to the package), each writing its figures and "
+                                   "results.json under runs/examples/<name>. Exits with 1 if one fails.",
+                       epilog="Options after -- are passed to every script, e.g. "
+                              "`tinygrad-edu reproduce --quick -- --source sample --seed 1`.")
+    p.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
+                   help="which ones: ex3_overfitting, overfitting, ex3 or 3 (default: all)")
+    p.add_argument("--quick", action="store_true", help="the quick mode (seconds each)")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--examples", metavar="DIR", default=None, help="the folder holding the scripts")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("graph", help="print the computation graph of a model as Graphviz DOT",
+                       description="Build a model, run one forward pass and the loss on a small batch, and "
+                                   "print (or save) the graph behind the loss as Graphviz DOT text.")
+    p.add_argument("--model", choices=model_names(), default="mlp", help="the model (default: mlp)")
+    p.add_argument("--batch", type=_positive_int, default=2, help="batch size of the example input")
+    p.add_argument("--out", metavar="FILE", default=None, help="write the DOT text to FILE")
+    p.set_defaults(func=cmd_graph)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "reproduce" in argv and "--" in argv[argv.index("reproduce"):]:
+        cut = argv.index("--", argv.index("reproduce"))   # `reproduce ... -- SCRIPT OPTIONS`
+        argv, extra = argv[:cut], argv[cut + 1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.error("a command is required: plugins, train, check, reproduce or graph")
+    args.extra = extra
+    try:
+        return args.func(args)
+    except UsageError as error:
+        subparser = f"{PROG} {args.command}"
+        print(f"{subparser}: error: {error} (see `{subparser} --help`)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:   # `tinygrad-edu plugins | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+
+
+if __name__ == "__main__":   # pragma: no cover
+    sys.exit(main())

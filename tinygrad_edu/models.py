@@ -1,0 +1,232 @@
+"""Ready-made models, built from the registered layers (``nn.Affine``, ``nn.Conv2d`` ...).
+
+    from tinygrad_edu.models import MultiLayerNet, SimpleConvNet, get_model
+
+    net = MultiLayerNet(784, [100, 100, 100], 10, activation="relu", weight_init="he",
+                        weight_decay=0.1, dropout=0.2, batch_norm=True, seed=0)
+    cnn = SimpleConvNet(seed=0)                        # the book's chapter-7 network
+    model = get_model("simple_convnet", seed=0)        # by name, as the CLI does
+
+Both are :class:`~tinygrad_edu.module.Module` s: ``parameters()``, ``state_dict()``,
+``train()``/``eval()`` work as for any layer, and ``model(x)`` returns the scores (logits) of
+each class; the softmax lives in the loss (``softmax_cross_entropy``), as in the book.
+For any other stack of layers use ``nn.Sequential``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from tinygrad_edu import functional as F
+from tinygrad_edu import nn
+from tinygrad_edu.module import Module
+from tinygrad_edu.tensor import Tensor
+
+__all__ = ["MultiLayerNet", "SimpleConvNet", "ModelSpec", "register_model", "get_model",
+           "model_spec", "model_names"]
+
+
+def _l2(weights, weight_decay: float) -> Tensor | None:
+    """0.5 · λ · Σ_W Σ W²  (the book's weight decay term), or None when λ = 0."""
+    if not weight_decay:
+        return None
+    total = None
+    for W in weights:
+        term = (W * W).sum()
+        total = term if total is None else total + term
+    return total * (0.5 * weight_decay) if total is not None else None
+
+
+class MultiLayerNet(Module):
+    """A fully connected network (the book's ``MultiLayerNet`` / ``MultiLayerNetExtend``):
+
+        for every hidden layer:  x ← Dropout(activation(BatchNorm(x W_i + b_i)))
+        scores = x W_out + b_out
+
+    input_size     features per sample (784 for flattened MNIST)
+    hidden_sizes   the width of each hidden layer, e.g. [100, 100, 100, 100, 100]
+    output_size    number of classes
+    activation     a registered activation name ("relu", "sigmoid", "tanh", ...) or a function
+    weight_init    an initializer name ("he", "xavier", ...), a std (0.01) or a function
+    weight_decay   λ of the L2 penalty 0.5·λ·ΣW² (all Affine weights, not biases), returned by
+                   :meth:`regularization` and added to the loss by the Trainer, as in the book
+    dropout        the drop probability after each hidden activation (0: no Dropout layers)
+    batch_norm     a BatchNorm1d after each hidden Affine
+    dtype          dtype of every parameter (float32 by default; float32 in, float32 out)
+    seed           seeds the initial weights and the dropout masks (one generator for the model)
+
+    Layers: ``hidden`` (list of Affine), ``batch_norms``, ``dropouts`` (lists, possibly empty),
+    ``output`` (Affine); parameter names ``hidden.0.W`` ... ``output.b``.
+    """
+
+    def __init__(self, input_size: int, hidden_sizes: Sequence[int], output_size: int,
+                 activation: str | Callable = "relu", weight_init="he", weight_decay: float = 0.0,
+                 dropout: float = 0.0, batch_norm: bool = False, dtype=np.float32,
+                 seed: int | None = None):
+        super().__init__()
+        if isinstance(hidden_sizes, (int, np.integer)):
+            hidden_sizes = [int(hidden_sizes)]
+        hidden_sizes = [int(h) for h in hidden_sizes]
+        if weight_decay < 0:
+            raise ValueError(f"MultiLayerNet: weight_decay must be >= 0, got {weight_decay}")
+        self.input_size, self.hidden_sizes, self.output_size = int(input_size), hidden_sizes, int(output_size)
+        self.activation_name = activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
+        self.activation = F.get(activation, kind="activation") if isinstance(activation, str) else activation
+        self.weight_decay = float(weight_decay)
+        rng = np.random.default_rng(seed)
+        sizes = [self.input_size, *hidden_sizes]
+        self.hidden = [nn.Affine(sizes[i], sizes[i + 1], weight_init=weight_init, rng=rng, dtype=dtype)
+                       for i in range(len(hidden_sizes))]
+        self.batch_norms = [nn.BatchNorm1d(h, dtype=dtype) for h in hidden_sizes] if batch_norm else []
+        self.dropouts = [nn.Dropout(dropout, rng=rng) for _ in hidden_sizes] if dropout > 0 else []
+        self.output = nn.Affine(sizes[-1], self.output_size, weight_init=weight_init, rng=rng, dtype=dtype)
+
+    def forward(self, x, activations: list | None = None):
+        """The class scores; pass a list as ``activations`` to collect each hidden layer's
+        output (after the activation function, before dropout), e.g. for histograms."""
+        for i, affine in enumerate(self.hidden):
+            x = affine(x)
+            if self.batch_norms:
+                x = self.batch_norms[i](x)
+            x = self.activation(x)
+            if activations is not None:
+                activations.append(x)
+            if self.dropouts:
+                x = self.dropouts[i](x)
+        return self.output(x)
+
+    def regularization(self) -> Tensor | None:
+        """The weight-decay term 0.5·λ·ΣW² over every Affine weight (None when λ = 0)."""
+        return _l2([layer.W for layer in (*self.hidden, self.output)], self.weight_decay)
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size} -> {self.hidden_sizes} -> {self.output_size}, "
+                f"activation={self.activation_name}, weight_decay={self.weight_decay}")
+
+
+class SimpleConvNet(Module):
+    """The book's chapter-7 network:
+
+        conv (filter_num filters filter_size²) → ReLU → 2x2 max pool (stride 2)
+        → affine (hidden_size) → ReLU → affine (output_size) → scores
+
+    input_dim    (channels, height, width) of an input image, (1, 28, 28) for MNIST
+    conv_param   {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
+    weight_init  a std (the book's 0.01), an initializer name ("he") or a function
+    weight_decay λ of the L2 penalty 0.5·λ·ΣW² over the conv and affine weights (0: none)
+    dtype, seed  as for :class:`MultiLayerNet`
+
+    Layers ``conv1``, ``pool1``, ``affine1``, ``affine2`` (parameters ``conv1.W``, ``conv1.b``,
+    ...). The output size of the convolution, (H + 2·pad − filter_size) / stride + 1, must be
+    an integer and even (for the 2x2 pooling).
+    """
+
+    def __init__(self, input_dim=(1, 28, 28), conv_param: dict | None = None, hidden_size: int = 100,
+                 output_size: int = 10, weight_init=0.01, weight_decay: float = 0.0, dtype=np.float32,
+                 seed: int | None = None):
+        super().__init__()
+        param = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
+        unknown = set(conv_param or {}) - set(param)
+        if unknown:
+            raise ValueError(f"SimpleConvNet: unknown conv_param keys {sorted(unknown)}; "
+                             f"known: {sorted(param)}")
+        param.update(conv_param or {})
+        channels, height, width = (int(v) for v in input_dim)
+        fn, fs, pad, stride = (int(param[k]) for k in ("filter_num", "filter_size", "pad", "stride"))
+        conv_h, conv_w = ((height + 2 * pad - fs) / stride + 1, (width + 2 * pad - fs) / stride + 1)
+        if conv_h != int(conv_h) or conv_w != int(conv_w) or conv_h < 2 or conv_w < 2 \
+                or int(conv_h) % 2 or int(conv_w) % 2:
+            raise ValueError(f"SimpleConvNet: input {tuple(input_dim)} with filter_size={fs}, pad={pad}, "
+                             f"stride={stride} gives a {conv_h} x {conv_w} feature map; it must be a "
+                             f"whole, even size for the 2x2 pooling")
+        self.input_dim = (channels, height, width)
+        self.conv_param = param
+        self.weight_decay = float(weight_decay)
+        pooled = fn * (int(conv_h) // 2) * (int(conv_w) // 2)
+        rng = np.random.default_rng(seed)
+        self.conv1 = nn.Conv2d(channels, fn, fs, stride=stride, padding=pad, weight_init=weight_init,
+                               rng=rng, dtype=dtype)
+        self.pool1 = nn.MaxPool2d(2, stride=2)
+        self.affine1 = nn.Affine(pooled, int(hidden_size), weight_init=weight_init, rng=rng, dtype=dtype)
+        self.affine2 = nn.Affine(int(hidden_size), int(output_size), weight_init=weight_init, rng=rng,
+                                 dtype=dtype)
+
+    def forward(self, x):
+        """Scores (N, output_size) of images x (N, C, H, W); (N, C·H·W) rows are reshaped."""
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        if x.ndim == 2:
+            x = x.reshape(x.shape[0], *self.input_dim)
+        x = self.pool1(F.relu(self.conv1(x)))
+        x = F.relu(self.affine1(x))          # Affine flattens (N, FN, 12, 12) itself
+        return self.affine2(x)
+
+    def regularization(self) -> Tensor | None:
+        """0.5·λ·ΣW² over the conv and affine weights (None when λ = 0)."""
+        return _l2([self.conv1.W, self.affine1.W, self.affine2.W], self.weight_decay)
+
+
+# ------------------------------------------------------------------------ model registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model the CLI can build by name.
+
+    build        ``build(input_shape, num_classes, **kwargs) -> Module``
+    flatten      whether the model takes flattened rows (N, C·H·W) instead of images
+    description  one line for ``--help``
+    """
+
+    name: str
+    build: Callable[..., Module]
+    flatten: bool
+    description: str = ""
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, build: Callable[..., Module], flatten: bool, description: str = "") -> ModelSpec:
+    """Make ``build`` available as ``get_model(name)`` and ``tinygrad-edu train --model name``."""
+    key = name.strip().lower().replace("-", "_")
+    if key in _MODELS:
+        raise ValueError(f"a model named {name!r} is registered already")
+    spec = ModelSpec(key, build, bool(flatten), description)
+    _MODELS[key] = spec
+    return spec
+
+
+def model_names() -> list[str]:
+    """The names of the ready-made models."""
+    return sorted(_MODELS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in _MODELS:
+        raise LookupError(f"Unknown model {name!r}. Available models: {', '.join(model_names())}")
+    return _MODELS[key]
+
+
+def get_model(name: str, input_shape=(1, 28, 28), num_classes: int = 10, **kwargs) -> Module:
+    """Build a registered model for inputs of ``input_shape`` (one sample, channels first)."""
+    return model_spec(name).build(tuple(input_shape), int(num_classes), **kwargs)
+
+
+def _build_simple_convnet(input_shape, num_classes, **kwargs):
+    if len(input_shape) != 3:
+        raise ValueError(f"simple_convnet needs image inputs (C, H, W), got shape {input_shape}")
+    return SimpleConvNet(input_dim=input_shape, output_size=num_classes, **kwargs)
+
+
+def _build_mlp(input_shape, num_classes, hidden_sizes=(100, 100), **kwargs):
+    return MultiLayerNet(int(np.prod(input_shape)), list(hidden_sizes), num_classes, **kwargs)
+
+
+register_model("simple_convnet", _build_simple_convnet, flatten=False,
+               description="conv 30x5x5 -> ReLU -> max pool 2x2 -> affine 100 -> ReLU -> affine (the book's chapter 7)")
+register_model("mlp", _build_mlp, flatten=True,
+               description="MultiLayerNet: 2 hidden layers of 100 ReLU units, He init")
