@@ -85,7 +85,7 @@ CLI_MAX_EXAMPLES = 20
 # the learning rate of the optimizer checks that do not draw one (unless OptimizerCheck.kwargs
 # has "lr"), and the number of steps on the quadratic
 _CHECK_LR = 0.01
-_QUADRATIC_STEPS = 50
+_QUADRATIC_STEPS = 100
 
 
 class ConformanceError(AssertionError):
@@ -383,8 +383,10 @@ def _properties(comp: Component) -> list[tuple[str, Callable]]:
         check = comp.check or OptimizerCheck()
         props = [("zero gradient", _optimizer_zero_gradient(comp, check)),
                  ("first step", _optimizer_first_step(comp, check)),
+                 ("learning rate", _optimizer_lr_change(comp, check)),
                  ("decreases a quadratic", _optimizer_quadratic(comp, check)),
-                 ("state_dict round trip", _optimizer_state_dict(comp, check))]
+                 ("state_dict round trip", _optimizer_state_dict(comp, check)),
+                 ("float32", _optimizer_float32(comp, check))]
         return props
     if comp.kind == "initializer":
         check = comp.check or InitializerCheck()
@@ -630,6 +632,9 @@ def _check_layer_dtype(comp, data, kwargs, x):
 
 
 # ------------------------------------------------------------------------------- optimizers
+#
+# These generalise the property checks first written for the standard optimizers in
+# tests/test_optimizers.py: they use only the Optimizer contract and the OptimizerCheck.
 
 
 def _accepts(cls, name: str) -> bool:
@@ -641,6 +646,7 @@ def _accepts(cls, name: str) -> bool:
 
 
 def _hyper(comp: Component, check: OptimizerCheck, no_decay: bool = False) -> tuple[float, dict]:
+    """(lr, other constructor kwargs): the declared ones, with weight_decay=0 if asked."""
     kwargs = dict(check.kwargs)
     lr = kwargs.pop("lr", _CHECK_LR)
     if no_decay and _accepts(comp.obj, "weight_decay"):
@@ -648,96 +654,91 @@ def _hyper(comp: Component, check: OptimizerCheck, no_decay: bool = False) -> tu
     return lr, kwargs
 
 
-def _param_arrays(data: _Recorder, count_max: int = 2, low=-3.0, high=3.0):
-    shape_list = data.draw(st.lists(shapes(min_dims=1, max_dims=2, max_side=4),
+def _param_arrays(data: _Recorder, count_max: int = 3, low=-3.0, high=3.0):
+    shape_list = data.draw(st.lists(shapes(min_dims=0, max_dims=3, max_side=4),
                                     min_size=1, max_size=count_max), label="parameter shapes")
     return [data.draw(float_arrays(s, low=low, high=high), label=f"p{i}")
             for i, s in enumerate(shape_list)]
 
 
-def _make_optimizer(comp, params, lr, kwargs, data):
+def _gradient_sequence(data: _Recorder, arrays, min_steps: int, max_steps: int):
+    """Gradients for several steps, drawn from a seed (|g| kept away from 0)."""
+    steps = data.draw(st.integers(min_steps, max_steps), label="steps")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="gradient seed")
+    rng = np.random.default_rng(seed)
+    sequence = [[rng.uniform(0.1, 3.0, np.shape(a)) * rng.choice([-1.0, 1.0], np.shape(a))
+                 for a in arrays] for _ in range(steps)]
+    data.note(f"parameter shapes {[np.shape(a) for a in arrays]}; {steps} steps with gradients "
+              f"drawn from default_rng({seed}) (|g| in [0.1, 3])")
+    return sequence
+
+
+def _optimizer_text(comp, lr, kwargs) -> str:
+    extra = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    return f"{getattr(comp.obj, '__name__', comp.name)}(params, lr={lr!r}{extra})"
+
+
+def _make_optimizer(comp, arrays, lr, kwargs, data, dtype=None):
+    """Fresh Parameters holding copies of ``arrays`` and an optimizer over them."""
+    params = [Parameter(np.array(a, dtype=dtype, copy=True)) for a in arrays]
     try:
-        return comp.obj(params, lr=lr, **kwargs)
+        return params, comp.obj(params, lr=lr, **kwargs)
     except Exception as error:
         _fail(comp, "construction", data,
-              f"{getattr(comp.obj, '__name__', comp.name)}(params, lr={lr!r}, "
-              f"**{kwargs!r}) raised {_exception_line(error)}", error)
+              f"{_optimizer_text(comp, lr, kwargs)} raised {_exception_line(error)}", error)
+
+
+def _step(optimizer, params, grads) -> None:
+    for param, g in zip(params, grads):
+        param.grad = None if g is None else Tensor(np.array(g, copy=True))
+    optimizer.step()
 
 
 def _optimizer_zero_gradient(comp: Component, check: OptimizerCheck):
+    """A zero gradient (weight_decay=0) leaves the parameters exactly where they are, and a
+    parameter whose grad is None is not touched."""
     def prop(data: _Recorder):
         lr, kwargs = _hyper(comp, check, no_decay=True)
         arrays = _param_arrays(data)
-        data.note(f"optimizer: {comp.obj.__name__}(params, lr={lr}, **{kwargs})")
-        params = [Parameter(a.copy()) for a in arrays]
-        untouched = Parameter(np.ones(3))
-        opt = _make_optimizer(comp, params + [untouched], lr, kwargs, data)
-        for p in params:
-            p.grad = Tensor(np.zeros_like(p.data))
-        untouched.grad = None
-        for step in range(3):
-            opt.step()
+        data.note(f"optimizer: {_optimizer_text(comp, lr, kwargs)}")
+        params, opt = _make_optimizer(comp, arrays + [np.ones(3)], lr, kwargs, data)
+        for _ in range(3):
+            _step(opt, params, [np.zeros_like(a) for a in arrays] + [None])
         for i, (p, a) in enumerate(zip(params, arrays)):
-            if not np.allclose(p.data, a, rtol=0, atol=1e-12):
+            if not np.array_equal(p.data, a):
                 _fail(comp, "zero gradient", data,
                       f"with a zero gradient (weight_decay=0) three steps moved parameter {i} "
-                      f"(shape {a.shape}) by up to {np.max(np.abs(p.data - a)):.3g}; a zero "
+                      f"(shape {np.shape(a)}) by up to {np.max(np.abs(p.data - a)):.3g}; a zero "
                       f"gradient must leave the parameters where they are")
-        if not np.array_equal(untouched.data, np.ones(3)):
+        if not np.array_equal(params[-1].data, np.ones(3)):
             _fail(comp, "zero gradient", data,
                   "a parameter whose grad is None was changed by step(); parameters without a "
                   "gradient must be skipped")
     return prop
 
 
-def _optimizer_quadratic(comp: Component, check: OptimizerCheck):
-    """f(p) = 1/2 sum a (p - c)**2 with a > 0 must be lower after 50 steps."""
-    def prop(data: _Recorder):
-        lr, kwargs = _hyper(comp, check, no_decay=True)
-        n = data.draw(st.integers(1, 6), label="size")
-        a = data.draw(float_arrays((n,), low=0.5, high=2.0), label="curvature a")
-        c = data.draw(float_arrays((n,), low=-1.0, high=1.0), label="minimum c")
-        offset = data.draw(float_arrays((n,), low=-2.0, high=2.0, avoid=(0.0,), margin=0.5),
-                           label="start p - c")
-        data.note(f"optimizer: {comp.obj.__name__}(params, lr={lr}, **{kwargs})")
-        data.note(f"f(p) = 1/2 sum a (p - c)**2 with a = {a}, c = {c}, start p = {c + offset}")
-        p = Parameter(c + offset)
-        opt = _make_optimizer(comp, [p], lr, kwargs, data)
-
-        def f(v):
-            return 0.5 * float(np.sum(a * (v - c) ** 2))
-
-        start = f(p.data)
-        values = []
-        for _ in range(_QUADRATIC_STEPS):
-            opt.zero_grad()
-            p.grad = Tensor(a * (p.data - c))
-            opt.step()
-            values.append(f(p.data))
-        if not (np.isfinite(values[-1]) and values[-1] < start):
-            shown = ", ".join(f"{v:.4g}" for v in values[:5])
-            _fail(comp, "decreases a quadratic", data,
-                  f"after {_QUADRATIC_STEPS} steps f = {values[-1]:.6g}, not below the start "
-                  f"f = {start:.6g} (first values: {shown}, ...); the optimizer does not descend")
-    return prop
-
-
 def _optimizer_first_step(comp: Component, check: OptimizerCheck):
+    """One step from a fresh state equals ``first_step`` (with the declared weight decay and
+    without it). The optimizer is built with another lr and ``opt.lr`` set afterwards, since a
+    learning-rate schedule only sets the attribute. The update is in place and leaves the
+    gradients alone."""
     def prop(data: _Recorder):
         _, kwargs = _hyper(comp, check)
-        lr = data.draw(st.floats(1e-3, 0.5), label="lr")
+        if "weight_decay" in kwargs and data.draw(st.booleans(), label="weight_decay=0"):
+            kwargs["weight_decay"] = 0.0
+        lr = data.draw(st.floats(1e-4, 1.0), label="lr")
         arrays = _param_arrays(data)
-        grads = [data.draw(float_arrays(a.shape), label=f"g{i}") for i, a in enumerate(arrays)]
-        data.note(f"optimizer: {comp.obj.__name__}(params, lr={lr!r}, **{kwargs})")
+        grads = [data.draw(float_arrays(np.shape(a)), label=f"g{i}")
+                 for i, a in enumerate(arrays)]
+        built_lr = 2.5 * lr + 0.125
+        data.note(f"optimizer: {_optimizer_text(comp, built_lr, kwargs)}, then opt.lr = {lr!r}")
         for i, (a, g) in enumerate(zip(arrays, grads)):
             data.note(_describe_array(f"p{i}", a))
             data.note(_describe_array(f"g{i}", g))
-        params = [Parameter(a.copy()) for a in arrays]
+        params, opt = _make_optimizer(comp, arrays, built_lr, kwargs, data)
+        opt.lr = lr
         storage = [p.data for p in params]
-        for p, g in zip(params, grads):
-            p.grad = Tensor(g.copy())
-        opt = _make_optimizer(comp, params, lr, kwargs, data)
-        opt.step()
+        _step(opt, params, grads)
         for i, (p, a, g) in enumerate(zip(params, arrays, grads)):
             if p.data is not storage[i]:
                 _fail(comp, "in-place update", data,
@@ -748,76 +749,172 @@ def _optimizer_first_step(comp: Component, check: OptimizerCheck):
                 _fail(comp, "gradient untouched", data,
                       f"step() changed parameter {i}'s gradient in place; compute on a copy "
                       f"(the same gradient array may be shared)")
-            if check.first_step is not None:
-                expected = np.asarray(check.first_step(a.copy(), g.copy(), lr=lr, **kwargs))
-                if expected.shape != a.shape or not np.allclose(p.data, expected, rtol=1e-6,
-                                                                atol=1e-9):
-                    worst = np.unravel_index(np.argmax(np.abs(p.data - expected)), a.shape) \
-                        if expected.shape == a.shape else None
-                    detail = (f"worst element {tuple(int(j) for j in worst)}: step() gave "
-                              f"{p.data[worst]:.10g}, first_step gives {expected[worst]:.10g}"
-                              if worst is not None else
-                              f"first_step returned shape {expected.shape}")
-                    _fail(comp, "first step", data,
-                          f"one step from a fresh state does not match the declared formula "
-                          f"OptimizerCheck.first_step for parameter {i}: {detail}. "
-                          f"(Is lr used? Is the state initialised as documented?)")
-        # float32 stays float32
-        p32 = Parameter(arrays[0].astype(np.float32))
-        p32.grad = Tensor(grads[0].astype(np.float32))
-        _make_optimizer(comp, [p32], lr, kwargs, data).step()
-        if p32.data.dtype != np.float32 or not np.all(np.isfinite(p32.data)):
-            _fail(comp, "dtype", data, f"a float32 parameter became {p32.data.dtype} "
-                                       f"(or non-finite) after one step; keep the dtype")
+            if check.first_step is None:
+                continue
+            expected = np.asarray(check.first_step(np.array(a, copy=True),
+                                                   np.array(g, copy=True), lr=lr, **kwargs))
+            if expected.shape != np.shape(a):
+                _fail(comp, "first step", data, f"OptimizerCheck.first_step returned shape "
+                                                f"{expected.shape} for a parameter of shape "
+                                                f"{np.shape(a)}")
+            if not np.allclose(p.data, expected, rtol=1e-6, atol=1e-9):
+                worst = tuple(int(j) for j in np.unravel_index(
+                    np.argmax(np.abs(p.data - expected)), np.shape(a)))
+                _fail(comp, "first step", data,
+                      f"one step from a fresh state does not match the declared formula "
+                      f"OptimizerCheck.first_step for parameter {i}: at index {worst} step() "
+                      f"gave {p.data[worst]:.10g}, first_step gives {expected[worst]:.10g}.\n"
+                      f"(Is lr read from self.lr at every step? Is the state initialised as "
+                      f"documented?)")
+    return prop
+
+
+def _optimizer_lr_change(comp: Component, check: OptimizerCheck):
+    """Two identical runs, then one sets ``opt.lr`` to another value: its next step differs."""
+    def prop(data: _Recorder):
+        lr, kwargs = _hyper(comp, check)
+        arrays = _param_arrays(data)
+        sequence = _gradient_sequence(data, arrays, 1, 4)
+        new_lr = data.draw(st.floats(0.05, 1.0).filter(lambda v: abs(v - lr) > 1e-3),
+                           label="new lr")
+        data.note(f"optimizer: {_optimizer_text(comp, lr, kwargs)}; before the last step "
+                  f"one of two identical runs sets opt.lr = {new_lr!r}")
+        params_a, a = _make_optimizer(comp, arrays, lr, kwargs, data)
+        params_b, b = _make_optimizer(comp, arrays, lr, kwargs, data)
+        for grads in sequence[:-1]:
+            _step(a, params_a, grads)
+            _step(b, params_b, grads)
+        b.lr = new_lr
+        _step(a, params_a, sequence[-1])
+        _step(b, params_b, sequence[-1])
+        if all(np.array_equal(p.data, q.data) for p, q in zip(params_a, params_b)):
+            _fail(comp, "learning rate", data,
+                  f"setting opt.lr from {lr} to {new_lr} changed nothing in the next step; "
+                  f"read self.lr in update_one (learning-rate schedules only set the attribute)")
+    return prop
+
+
+def _optimizer_quadratic(comp: Component, check: OptimizerCheck):
+    """f(p) = 1/2 sum a (p - c)**2 with a > 0 (convex) is lower after 100 steps."""
+    def prop(data: _Recorder):
+        lr, kwargs = _hyper(comp, check, no_decay=True)
+        shape = data.draw(shapes(min_dims=1, max_dims=2, max_side=4), label="shape")
+        a = data.draw(float_arrays(shape, low=0.5, high=2.0), label="curvature a")
+        c = data.draw(float_arrays(shape, low=-1.0, high=1.0), label="minimum c")
+        offset = data.draw(float_arrays(shape, low=-3.0, high=3.0, avoid=(0.0,), margin=0.5),
+                           label="start p - c")
+        data.note(f"optimizer: {_optimizer_text(comp, lr, kwargs)}")
+        data.note(f"f(p) = 1/2 sum a (p - c)**2, gradient a (p - c)")
+        for name, value in (("a", a), ("c", c), ("p (start)", c + offset)):
+            data.note(_describe_array(name, value))
+        (p,), opt = _make_optimizer(comp, [c + offset], lr, kwargs, data)
+
+        def f(v):
+            return 0.5 * float(np.sum(a * (v - c) ** 2))
+
+        start = f(p.data)
+        values = []
+        for _ in range(_QUADRATIC_STEPS):
+            _step(opt, [p], [a * (p.data - c)])
+            values.append(f(p.data))
+        if not (np.isfinite(values[-1]) and values[-1] < start):
+            shown = ", ".join(f"{v:.4g}" for v in values[:5])
+            _fail(comp, "decreases a quadratic", data,
+                  f"after {_QUADRATIC_STEPS} steps f = {values[-1]:.6g}, not below the start "
+                  f"f = {start:.6g} (f after the first steps: {shown}, ...); the optimizer "
+                  f"does not descend")
     return prop
 
 
 def _optimizer_state_dict(comp: Component, check: OptimizerCheck):
+    """k steps, save, load into a fresh optimizer (built with another lr: loading restores
+    it) over copies of the parameters, continue: equal to an uninterrupted run, also through
+    ``numpy.savez``; loading a state saved for other shapes raises ValueError."""
     def prop(data: _Recorder):
         lr, kwargs = _hyper(comp, check)
-        before = data.draw(st.integers(1, 4), label="steps before saving")
-        after = data.draw(st.integers(1, 4), label="steps after loading")
         arrays = _param_arrays(data)
-        seed = data.draw(st.integers(0, 2**32 - 1), label="gradient seed")
-        rng = np.random.default_rng(seed)
-        grads = [[rng.standard_normal(a.shape) for a in arrays] for _ in range(before + after)]
-        data.note(f"optimizer: {comp.obj.__name__}(params, lr={lr}, **{kwargs}); "
-                  f"{before} steps, save, load into a fresh optimizer, {after} steps; "
-                  f"parameter shapes {[a.shape for a in arrays]}, gradients from seed {seed}")
-
-        def steps(opt, params, gs):
-            for g_list in gs:
-                for p, g in zip(params, g_list):
-                    p.grad = Tensor(g.copy())
-                opt.step()
-
-        straight = [Parameter(a.copy()) for a in arrays]
-        steps(_make_optimizer(comp, straight, lr, kwargs, data), straight, grads)
-
-        resumed = [Parameter(a.copy()) for a in arrays]
-        first = _make_optimizer(comp, resumed, lr, kwargs, data)
-        steps(first, resumed, grads[:before])
-        buffer = io.BytesIO()
+        sequence = _gradient_sequence(data, arrays, 2, 7)
+        stop = data.draw(st.integers(1, len(sequence) - 1), label="save after step")
+        data.note(f"optimizer: {_optimizer_text(comp, lr, kwargs)}; save after step {stop}, "
+                  f"load into a fresh optimizer (built with lr={3 * lr + 0.5}), continue")
+        params_a, uninterrupted = _make_optimizer(comp, arrays, lr, kwargs, data)
+        params_b, saved = _make_optimizer(comp, arrays, lr, kwargs, data)
+        for grads in sequence:
+            _step(uninterrupted, params_a, grads)
+        for grads in sequence[:stop]:
+            _step(saved, params_b, grads)
+        state = saved.state_dict()
         try:
-            np.savez(buffer, **first.state_dict())
+            buffer = io.BytesIO()
+            np.savez(buffer, **state)
             buffer.seek(0)
             with np.load(buffer, allow_pickle=False) as loaded:
-                saved = {key: loaded[key] for key in loaded.files}
+                from_disk = {key: loaded[key] for key in loaded.files}
         except Exception as error:
             _fail(comp, "state_dict round trip", data,
                   f"state_dict() cannot be written with numpy.savez and read back with "
-                  f"numpy.load(allow_pickle=False): {_exception_line(error)}; keep the state "
-                  f"flat: str -> number | str | ndarray", error)
-        second = _make_optimizer(comp, resumed, lr, kwargs, data)
-        second.load_state_dict(saved)
-        steps(second, resumed, grads[before:])
-        for i, (p, q) in enumerate(zip(resumed, straight)):
-            if not np.allclose(p.data, q.data, rtol=1e-12, atol=1e-14):
-                _fail(comp, "state_dict round trip", data,
-                      f"after saving and loading the state, parameter {i} differs from an "
-                      f"uninterrupted run by up to {np.max(np.abs(p.data - q.data)):.3g}; "
-                      f"state_dict() must capture everything step() depends on (keep "
-                      f"per-parameter state in the `state` dict update_one receives)")
+                  f"numpy.load(allow_pickle=False): {_exception_line(error)}\nKeep it flat: "
+                  f"str -> number | str | ndarray", error)
+        restored = []
+        for source in (state, from_disk):
+            params_c, opt = _make_optimizer(comp, [p.data for p in params_b], 3 * lr + 0.5,
+                                            kwargs, data)
+            opt.load_state_dict(source)
+            restored.append((params_c, opt))
+        for grads in sequence[stop:]:
+            for params, opt in restored:
+                _step(opt, params, grads)
+        for where, (params, _) in zip(("state_dict()", "state_dict() through numpy.savez"),
+                                      restored):
+            for i, (p, q) in enumerate(zip(params, params_a)):
+                if not np.array_equal(p.data, q.data):
+                    _fail(comp, "state_dict round trip", data,
+                          f"after loading {where} into a fresh optimizer and continuing, "
+                          f"parameter {i} differs from an uninterrupted run by up to "
+                          f"{np.max(np.abs(p.data - q.data)):.3g}; state_dict() must capture "
+                          f"everything step() depends on (keep per-parameter state in the "
+                          f"`state` dict update_one receives, and hyper-parameters, lr "
+                          f"included, in hyper_names)")
+        bigger = [np.zeros(np.shape(a) + (2,)) for a in arrays]
+        _, other = _make_optimizer(comp, bigger, lr, kwargs, data)
+        try:
+            other.load_state_dict(state)
+        except ValueError:
+            pass
+        else:
+            _fail(comp, "state_dict round trip", data,
+                  "load_state_dict() accepted a state saved for parameters of other shapes; "
+                  "it must raise ValueError")
+    return prop
+
+
+def _optimizer_float32(comp: Component, check: OptimizerCheck):
+    """float32 parameters stay float32 (float64 gradients too), in the same array, with
+    float32 state arrays."""
+    def prop(data: _Recorder):
+        lr, kwargs = _hyper(comp, check)
+        arrays = _param_arrays(data)
+        sequence = _gradient_sequence(data, arrays, 1, 3)
+        grad_dtype = data.draw(st.sampled_from([np.float32, np.float64]), label="gradient dtype")
+        data.note(f"optimizer: {_optimizer_text(comp, lr, kwargs)}; float32 parameters, "
+                  f"{np.dtype(grad_dtype).name} gradients")
+        params, opt = _make_optimizer(comp, arrays, lr, kwargs, data, dtype=np.float32)
+        storage = [p.data for p in params]
+        for grads in sequence:
+            _step(opt, params, [g.astype(grad_dtype) for g in grads])
+        for i, (p, original) in enumerate(zip(params, storage)):
+            if p.data is not original:
+                _fail(comp, "in-place update", data,
+                      f"parameter {i} got a new array instead of an in-place update")
+            if p.data.dtype != np.float32 or not np.all(np.isfinite(p.data)):
+                _fail(comp, "dtype", data, f"a float32 parameter became {p.data.dtype} (or "
+                                           f"non-finite); keep the parameter's dtype")
+        for i, state in enumerate(getattr(opt, "state", None) or []):
+            for key, value in (state.items() if isinstance(state, dict) else ()):
+                if isinstance(value, np.ndarray) and value.dtype.kind == "f" \
+                        and value.dtype != np.float32:
+                    _fail(comp, "dtype", data, f"state {key!r} of parameter {i} is "
+                                               f"{value.dtype}, not float32 like its parameter")
     return prop
 
 
