@@ -271,7 +271,8 @@ class Convolution(_GraphLayer):
             raise ValueError(f"Convolution: W must have shape (FN, C, FH, FW), got {W.shape}")
         FN, C, FH, FW = W.shape
         module = self._module
-        if module is None or module.W.shape != W.shape:
+        if (module is None or module.W.shape != W.shape
+                or (module.stride, module.padding) != (self.stride, self.pad)):
             cls = registry.get("layer", "conv2d")
             module = self._module = cls(C, FN, (FH, FW), stride=self.stride, padding=self.pad,
                                         weight_init="zeros", dtype=W.dtype)
@@ -301,7 +302,9 @@ class Pooling(_GraphLayer):
     def forward(self, x):
         x = self._input(x)
         self.x = x.data
-        if self._module is None:
+        geometry = ((self.pool_h, self.pool_w), self.stride, self.pad)
+        if self._module is None or self._geometry != geometry:
             cls = registry.get("layer", "maxpool2d")
-            self._module = cls((self.pool_h, self.pool_w), stride=self.stride, padding=self.pad)
+            self._module = cls(geometry[0], stride=self.stride, padding=self.pad)
+            self._geometry = geometry
         return self._output(self._module(x), {})
