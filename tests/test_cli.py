@@ -213,3 +213,30 @@ def test_python_dash_m_and_console_script():
     result = subprocess.run([sys.executable, "-m", "tinygrad_edu", "train", "--epochs", "x"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_during_train_stops_cleanly_and_saves(tmp_path):
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "tinygrad_edu", "train", "--model", "mlp", "--source", "sample",
+               "--epochs", "500", "--limit", "1000", "--test-limit", "200", "--out", str(tmp_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"epoch 2:" not in seen and time.monotonic() < deadline:   # training is under way
+        chunk = proc.stderr.read1(4096)
+        if not chunk:
+            break
+        seen += chunk
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    err = (seen + err).decode()
+    out = out.decode()
+    assert proc.returncode == 0, err[-2000:]
+    assert "Training interrupted (Ctrl-C)" in err and "parameters learned so far" in err
+    assert "(interrupted)" in out and "test accuracy: " in out
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["interrupted"] is True and 20 <= len(history["loss"]) < 500 * 10
+    assert (tmp_path / "params.npz").is_file() and (tmp_path / "curves.png").is_file()

@@ -348,3 +348,48 @@ def test_progress_bar_is_drawn_on_stderr(capsys):
 
 def test_history_is_a_history():
     assert isinstance(Trainer(TinyMLP()).history, History)
+
+
+class InterruptBeforeBatch:
+    @hookimpl
+    def before_batch(self, iteration):
+        if iteration == 2:
+            raise KeyboardInterrupt
+
+
+class InterruptAfterEpoch:
+    @hookimpl
+    def after_epoch(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("hook, losses, epochs", [(InterruptBeforeBatch, 2, []),
+                                                  (InterruptAfterEpoch, 8, [1, 2])])
+def test_keyboard_interrupt_from_other_hooks_also_stops_cleanly(plugin, hook, losses, epochs):
+    plugin(hook(), "ctrl_c_other")
+    x, t = blobs(40)
+    model = TinyMLP()
+    trainer = Trainer(model, lr=0.1)
+    h = trainer.fit(x, t, x, t, epochs=5, batch_size=10, progress=False, verbose=False)
+    assert h.interrupted and len(h.loss) == losses and h.epochs == epochs
+    assert len(h.train_acc) == len(h.test_acc) == len(h.epochs) == len(h.times)
+    assert model.training is True
+
+
+def test_keyboard_interrupt_during_evaluation_records_no_half_evaluation():
+    x, t = blobs(40)
+    calls = {"n": 0}
+
+    class SlowTestSet(TinyMLP):
+        def forward(self, x):
+            if not self.training:
+                calls["n"] += 1
+                if calls["n"] == 2:     # the test-set evaluation of the first epoch
+                    raise KeyboardInterrupt
+            return super().forward(x)
+
+    h = Trainer(SlowTestSet(), lr=0.1).fit(x, t, x, t, epochs=3, batch_size=10, progress=False,
+                                          verbose=False)
+    assert h.interrupted and len(h.loss) == 4
+    assert h.epochs == h.train_acc == h.test_acc == h.train_loss == h.times == []

@@ -327,9 +327,12 @@ class Trainer:
         start_time = time.perf_counter()
         first_epoch = self.epochs_done
 
+        model.train()
+        if active["before_fit"]:
+            plugins.call_hook("before_fit", trainer=self)
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
             bar = tqdm(total=epochs * len(loader), unit="it", dynamic_ncols=True, mininterval=0.25,
                        leave=True, file=sys.stderr)
 
@@ -339,61 +342,16 @@ class Trainer:
             else:
                 print(message, file=sys.stderr)
 
-        model.train()
-        if active["before_fit"]:
-            plugins.call_hook("before_fit", trainer=self)
         guard = _SigintGuard()
         try:
             with guard:
-                for e in range(epochs):
-                    self.epoch = epoch = first_epoch + e
-                    if active["before_epoch"]:
-                        plugins.call_hook("before_epoch", trainer=self, epoch=epoch)
-                    epoch_losses: list[float] = []
-                    for x_batch, t_batch in loader:
-                        it = self.iteration
-                        if active["before_batch"]:
-                            plugins.call_hook("before_batch", trainer=self, iteration=it)
-                        try:
-                            value = self.train_step(x_batch, t_batch)
-                        except KeyboardInterrupt:
-                            self.optimizer.zero_grad()   # drop this batch's gradients
-                            guard.requested = True
-                            break
-                        history.loss.append(value)
-                        epoch_losses.append(value)
-                        self.iteration = it + 1
-                        if bar is not None:
-                            bar.update(1)
-                            if it % 10 == 0:
-                                bar.set_postfix(epoch=f"{epoch + 1}/{first_epoch + epochs}",
-                                                loss=f"{value:.4f}", refresh=False)
-                        if active["after_batch"]:
-                            try:
-                                plugins.call_hook("after_batch", trainer=self, iteration=it,
-                                                  logs={"loss": value, "batch_size": len(x_batch)})
-                            except KeyboardInterrupt:
-                                guard.requested = True
-                        if guard.requested or self.stop_training:
-                            break
-                    if guard.requested:
-                        break
-                    self.epochs_done += 1
-                    last = e == epochs - 1
-                    logs: dict[str, Any] = {"loss": float(np.mean(epoch_losses)) if epoch_losses else math.nan}
-                    if self.stop_training or last or (eval_every and (e + 1) % eval_every == 0):
-                        logs.update(self._evaluate(train_eval, (x_test, t_test) if has_test else None,
-                                                   epoch, start_time))
-                        if verbose:
-                            say(self._summary(epoch + 1, logs))
-                        model.train()
-                    if active["after_epoch"]:
-                        try:
-                            plugins.call_hook("after_epoch", trainer=self, epoch=epoch, logs=logs)
-                        except KeyboardInterrupt:
-                            guard.requested = True
-                    if guard.requested or self.stop_training:
-                        break
+                try:
+                    self._run_epochs(loader, epochs, first_epoch, eval_every, train_eval,
+                                     (x_test, t_test) if has_test else None, guard, bar,
+                                     say if verbose else None, start_time)
+                except KeyboardInterrupt:   # raised by a hook, or a second Ctrl-C
+                    self.optimizer.zero_grad()   # drop the gradients of an unfinished batch
+                    guard.requested = True
         finally:
             self._active = None
             if bar is not None:
@@ -413,16 +371,61 @@ class Trainer:
             plugins.call_hook("after_fit", trainer=self)
         return history
 
+    def _run_epochs(self, loader, epochs, first_epoch, eval_every, train_eval, test_data, guard,
+                    bar, say, start_time) -> None:
+        """The epoch and batch loops of :meth:`fit`; returns at the first batch boundary after
+        a Ctrl-C (``guard.requested``) or ``stop_training``."""
+        active, history, model = self._active, self.history, self.model
+        for e in range(epochs):
+            self.epoch = epoch = first_epoch + e
+            if active["before_epoch"]:
+                plugins.call_hook("before_epoch", trainer=self, epoch=epoch)
+            epoch_losses: list[float] = []
+            for x_batch, t_batch in loader:
+                it = self.iteration
+                if active["before_batch"]:
+                    plugins.call_hook("before_batch", trainer=self, iteration=it)
+                value = self.train_step(x_batch, t_batch)
+                history.loss.append(value)
+                epoch_losses.append(value)
+                self.iteration = it + 1
+                if bar is not None:
+                    bar.update(1)
+                    if it % 10 == 0:
+                        bar.set_postfix(epoch=f"{epoch + 1}/{first_epoch + epochs}",
+                                        loss=f"{value:.4f}", refresh=False)
+                if active["after_batch"]:
+                    plugins.call_hook("after_batch", trainer=self, iteration=it,
+                                      logs={"loss": value, "batch_size": len(x_batch)})
+                if guard.requested or self.stop_training:
+                    break
+            if guard.requested:
+                return
+            self.epochs_done += 1
+            logs: dict[str, Any] = {"loss": float(np.mean(epoch_losses)) if epoch_losses else math.nan}
+            if self.stop_training or e == epochs - 1 or (eval_every and (e + 1) % eval_every == 0):
+                logs.update(self._evaluate(train_eval, test_data, epoch, start_time))
+                if say is not None:
+                    say(self._summary(epoch + 1, logs))
+                model.train()
+            if active["after_epoch"]:
+                plugins.call_hook("after_epoch", trainer=self, epoch=epoch, logs=logs)
+            if guard.requested or self.stop_training:
+                return
+
     def _evaluate(self, train_data, test_data, epoch, start_time) -> dict[str, float]:
+        """Evaluate, then record everything at once (an interrupted evaluation records nothing,
+        so the history's lists stay the same length)."""
         h = self.history
         train = evaluate(self.model, *train_data, batch_size=self.eval_batch_size, loss=self.loss_fn)
+        test = evaluate(self.model, *test_data, batch_size=self.eval_batch_size, loss=self.loss_fn) \
+            if test_data is not None else None
         logs = {"train_loss": train.loss, "train_acc": train.accuracy}
         h.epochs.append(epoch + 1)
         h.iterations.append(self.iteration)
         h.train_loss.append(train.loss)
         h.train_acc.append(train.accuracy)
-        if test_data is not None:
-            test = evaluate(self.model, *test_data, batch_size=self.eval_batch_size, loss=self.loss_fn)
+        if test is not None:
             logs.update(test_loss=test.loss, test_acc=test.accuracy)
             h.test_loss.append(test.loss)
             h.test_acc.append(test.accuracy)
