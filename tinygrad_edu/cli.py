@@ -348,6 +348,16 @@ def cmd_graph(args) -> int:
 # ------------------------------------------------------------------------------ parser
 
 
+def _registered(kind: str) -> str:
+    """The registered names of a kind, for --help (never fails: --help must always work)."""
+    try:
+        from tinygrad_edu import registry
+
+        return ", ".join(registry.names(kind)) or "none registered"
+    except Exception:   # a broken installation: the command itself will say what is wrong
+        return "see `tinygrad-edu plugins`"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tinygrad_edu.models import model_names
 
@@ -370,29 +380,31 @@ def build_parser() -> argparse.ArgumentParser:
                                    "test accuracy and save the weights (params.npz), the curves "
                                    "(curves.png) and the history (history.json). With no options: "
                                    "SimpleConvNet, Adam, 2 epochs on the embedded MNIST sample when the "
-                                   "full data are not found (about a minute on 2 cores).",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", choices=model_names(), default="simple_convnet", help="the model")
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist", help="the dataset")
+                                   "full data are not found (about a minute on 2 cores).")
+    p.add_argument("--model", choices=model_names(), default="simple_convnet", help="the model (default: %(default)s)")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist", help="the dataset (default: %(default)s)")
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="folder with the four IDX files (else $TINYGRAD_EDU_DATA, the user cache)")
     p.add_argument("--source", choices=("auto", "full", "sample"), default="auto",
                    help="auto: the full data if found locally, else the embedded MNIST sample; "
-                        "full: the full data (downloaded if missing); sample: the embedded sample")
-    p.add_argument("--optimizer", default="adam", help="any registered optimizer (see `tinygrad-edu plugins`)")
+                        "full: the full data (downloaded if missing); sample: the embedded sample "
+                        "(default: %(default)s)")
+    p.add_argument("--optimizer", default="adam", help=f"any registered optimizer: {_registered('optimizer')} (default: %(default)s)")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: the optimizer's own, 0.001 for adam)")
-    p.add_argument("--epochs", type=_positive_int, default=2, help="passes over the training data")
-    p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size")
-    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the shuffling and dropout")
+    p.add_argument("--epochs", type=_positive_int, default=2, help="passes over the training data (default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the shuffling and dropout (default: %(default)s)")
     p.add_argument("--weight-init", type=_weight_init, default="he",
-                   help="an initializer name (he, xavier, ...) or a std such as 0.01 (the book's)")
+                   help="an initializer name (he, xavier, ...) or a std such as 0.01 (the book's); "
+                        "default: %(default)s")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                    help="train on a random subset of N training images")
     p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
                    help="evaluate on a random subset of N test images")
     p.add_argument("--eval-train-samples", type=_positive_int, default=1000, metavar="N",
-                   help="training accuracy per epoch is measured on N training images")
+                   help="training accuracy per epoch is measured on N training images "
+                        "(default: %(default)s)")
     p.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/<model>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
