@@ -141,8 +141,13 @@ def resolve(name: str | Component) -> Component:
     if not isinstance(name, str):
         raise TypeError(f"expected a component name or a Component, got {name!r}")
     kind, sep, rest = name.partition(":")
-    if sep and kind.strip() in KINDS + tuple(k + "s" for k in KINDS):
-        return registry.get_component(kind.strip(), rest.strip())
+    if sep:
+        try:
+            kind = _kind(kind.strip())
+        except ValueError:
+            pass   # not a kind: perhaps a ':' in the name itself
+        else:
+            return registry.get_component(kind, rest.strip())
     return registry.lookup(name)
 
 
@@ -172,7 +177,8 @@ def run_checks(names: Iterable[str] | None = None, max_examples: int | None = No
 
     ``names``         component names (``"relu"``, ``"Conv2d"``, ``"loss:mse"``); None: all
                       components of ``kinds`` (default: every kind), plus one failed
-                      result (kind "plugin") per plugin that failed to load
+                      result (kind "plugin") per plugin that failed to load. Unnamed layers
+                      without ``Check.cases`` are "skipped"; a named one fails.
     ``max_examples``  hypothesis examples per check (default ``CLI_MAX_EXAMPLES``)
     ``on_result``     called with each :class:`CheckResult` as soon as it is known (progress)
 
@@ -187,7 +193,7 @@ def run_checks(names: Iterable[str] | None = None, max_examples: int | None = No
         comps = [resolve(n) for n in names]
         broken = []
     else:
-        wanted = [registry._check_kind(k) for k in kinds] if kinds else list(KINDS)
+        wanted = [_kind(k) for k in kinds] if kinds else list(KINDS)
         comps = [c for c in registry.all_components() if c.kind in wanted]
         broken = plugins.quarantined()
     chosen = _settings(Settings(derandomize=True, database=None, verbosity=Verbosity.quiet,
@@ -220,6 +226,14 @@ def run_checks(names: Iterable[str] | None = None, max_examples: int | None = No
 
 
 # ---------------------------------------------------------------------------- the machinery
+
+
+def _kind(kind: str) -> str:
+    """``"layer"`` or ``"layers"`` -> ``"layer"``."""
+    for candidate in KINDS:
+        if kind in (candidate, candidate + "s", candidate + "es"):
+            return candidate
+    raise ValueError(f"unknown component kind {kind!r}; kinds are {', '.join(KINDS)}")
 
 
 def _settings(parent: Settings, max_examples: int | None) -> Settings:
