@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however
 import _common  # noqa: E402
 from tinygrad_edu import Tensor, nn, no_grad, optim, registry  # noqa: E402
 from tinygrad_edu import functional as F  # noqa: E402
-from tinygrad_edu.plots import plot_activation_histograms, plot_lines  # noqa: E402
+from tinygrad_edu.plots import new_figure, plot_lines, save_figure  # noqa: E402
 
 NAME = "ex1_weight_init"
 
@@ -86,21 +86,40 @@ def histogram_experiment(args):
               "relu": {"std=0.01": 0.01, **registered}}
     results, figures = {}, []
     for activation, inits in setups.items():
-        panels, stats = {}, {}
+        rows, stats = {}, {}
         for label, weight_init in inits.items():
             activations = forward_activations(activation, weight_init, x, seed=args.seed)
             stats[label] = describe(activations)
-            for k, a in enumerate(activations, 1):
-                # ReLU: half the activations are exactly 0; leave them out so the rest can be seen
-                panels[f"{label}: layer {k}"] = a[a > 0] if activation == "relu" else a
+            # ReLU: half the activations are exactly 0; leave them out so the rest can be seen
+            rows[label] = [a[a > 0] if activation == "relu" else a for a in activations]
             spread = "  ".join(f"{row['std']:.3g}" for row in stats[label])
             print(f"  {activation:<7} {label:<15} std of the activations, layers 1-5: {spread}")
-        note = " (the zeros left out)" if activation == "relu" else ""
-        figures.append(plot_activation_histograms(
-            panels, args.out / f"activations_{activation}.png", bins=30, value_range=(0.0, 1.0),
-            columns=5, title=f"{activation} activations of 5 layers of 100 nodes{note}"))
+        note = " (zeros left out)" if activation == "relu" else ""
+        figures.append(draw_histograms(rows, args.out / f"activations_{activation}.png",
+                                       f"{activation}: activations of 5 layers of 100 nodes{note}"))
         results[activation] = stats
     return results, figures
+
+
+def draw_histograms(rows, path, title):
+    """One row per initialisation, one column per layer; histograms over [0, 1], 30 bins."""
+    layers = len(next(iter(rows.values())))
+    fig = new_figure(2.3 * layers + 0.6, 1.55 * len(rows) + 0.6)
+    fig.set_layout_engine("constrained")
+    axes = fig.subplots(len(rows), layers, sharex=True, sharey="row", squeeze=False)
+    for r, (label, activations) in enumerate(rows.items()):
+        for k, a in enumerate(activations):
+            ax = axes[r, k]
+            ax.hist(a.ravel(), bins=30, range=(0.0, 1.0), color="tab:blue")
+            ax.tick_params(labelsize=7)
+            ax.yaxis.get_offset_text().set_fontsize(7)
+            if r == 0:
+                ax.set_title(f"layer {k + 1}")
+        axes[r, 0].set_ylabel(label, fontsize=10)
+    for ax in axes[-1]:
+        ax.set_xlabel("activation", fontsize=8)
+    fig.suptitle(title)
+    return save_figure(fig, path)
 
 
 # ---- 2. the initialisations on MNIST ---------------------------------------------------------
