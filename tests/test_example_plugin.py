@@ -28,7 +28,7 @@ from tinygrad_edu.testing import conformance_tests  # noqa: E402
 # The one line a plugin author writes: every component of the plugin through the suite.
 test_conformance = conformance_tests(plugin=PLUGIN)
 
-EXPECTED = {"activation": ["softplus", "mish"], "layer": ["LayerNorm"], "optimizer": ["Lion"]}
+EXPECTED = {"activation": ["softplus", "mish"], "layer": ["layernorm"], "optimizer": ["lion"]}
 
 
 def _record():
@@ -70,7 +70,7 @@ def test_cli_lists_and_checks_it(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert f"{PLUGIN}  ({DISTRIBUTION} " in out
-    assert "activations: softplus, mish" in out and "optimizers: Lion" in out
+    assert "activations: softplus, mish" in out and "optimizers: lion" in out
     assert main(["check", "mish", "LayerNorm", "--max-examples", "3"]) == 0
     out = capsys.readouterr().out
     assert "PASSED  activation  mish  (plugin tinygrad_edu_example)" in out

@@ -51,11 +51,11 @@ def register_activations():
 def register_layers():
     # distinct: values spread out, so the variance never sits near 0 where 1/sqrt(var + eps)
     # bends sharply and central differences lose their accuracy
-    return [Component("LayerNorm", LayerNorm, aliases=("layer_norm",),
+    return [Component("layernorm", LayerNorm, aliases=("layer_norm",),
                       check=Check(cases=_layernorm_cases, distinct=True))]
 
 
 @hookimpl
 def register_optimizers():
-    return [Component("Lion", Lion, check=OptimizerCheck(
+    return [Component("lion", Lion, check=OptimizerCheck(
         kwargs={"beta1": 0.8, "beta2": 0.95, "weight_decay": 0.1}, first_step=lion_first_step))]
