@@ -101,8 +101,8 @@ def gradient_descent_table():
 # ---- 2. trajectories on f(x, y) = x²/20 + y² ---------------------------------------------------
 
 # The book's learning rates for this figure (SGD 0.95, Momentum 0.1, AdaGrad 1.5, Adam 0.3); for
-# the optimizers it does not draw, rates that show their character in 30 steps. An optimizer
-# from a plugin, not listed here, runs with its own default learning rate.
+# the optimizers it does not draw, rates that show their character in 30 steps. For an optimizer
+# from a plugin, not listed here, the rate is searched (see trajectory_lr).
 TRAJECTORY_LR = {"sgd": 0.95, "momentum": 0.1, "nesterov": 0.1, "adagrad": 1.5, "rmsprop": 0.1,
                  "adam": 0.3, "adamw": 0.3}
 
@@ -130,6 +130,23 @@ def usable_optimizers():
         found[comp.name] = (comp.obj, lr.default if lr is not None and
                             lr.default is not inspect.Parameter.empty else 0.01)
     return found
+
+
+def trajectory_lr(name, optimizer_class, default_lr):
+    """The learning rate to draw an optimizer's path with: the table above, else the best of
+    default_lr · 10^(k/2), k = 0..8: the one with the lowest mean f over the last 10 of the 30
+    steps (a default meant for training networks, Lion's 1e-4 say, may not move at all in 30
+    steps on this bowl; the mean, not the last value, so that a lucky last bounce does not win)."""
+    if name in TRAJECTORY_LR:
+        return TRAJECTORY_LR[name], "book" if name in ("sgd", "momentum", "adagrad", "adam") else "chosen"
+    best = None
+    for k in range(9):
+        lr = float(f"{default_lr * 10 ** (k / 2):.3g}")
+        with np.errstate(all="ignore"):
+            score = float(np.mean([bowl(*p) for p in trajectory(optimizer_class, lr)[-10:]]))
+        if np.isfinite(score) and (best is None or score < best[1]):
+            best = (lr, score)
+    return (best[0] if best else default_lr), "searched"
 
 
 def trajectory(optimizer_class, lr, steps=30, start=(-7.0, 2.0)):
@@ -187,15 +204,19 @@ def main(argv=None):
 
     print("\noptimizers (from the registry):")
     optimizers = usable_optimizers()
-    paths = {}
+    paths, chosen = {}, {}
     for name, (cls, default_lr) in optimizers.items():
-        lr = TRAJECTORY_LR.get(name, default_lr)
-        paths[f"{cls.__name__} (lr={lr:g})"] = points = trajectory(cls, lr)
-        print(f"  {cls.__name__:<10} lr={lr:<5g} after 30 steps at ({points[-1][0]: .4f}, "
-              f"{points[-1][1]: .4f}), f = {bowl(*points[-1]):.2e}")
+        lr, how = trajectory_lr(name, cls, default_lr)
+        label = f"{cls.__name__} (lr={lr:g})"
+        chosen[label] = {"optimizer": name, "lr": lr, "lr_from": how}
+        paths[label] = points = trajectory(cls, lr)
+        plugin = registry.get_component("optimizer", name).plugin
+        print(f"  {cls.__name__:<10} lr {lr:<5g} ({how + ')':<9} after 30 steps at ({points[-1][0]: .4f}, "
+              f"{points[-1][1]: .4f}), f = {bowl(*points[-1]):.2e}   [plugin {plugin}]")
     trajectory_png = plot_trajectories(bowl, paths, args.out / "trajectories.png",
                                        title="f(x, y) = x²/20 + y² from (−7, 2), 30 steps")
-    results["trajectories"] = {k: {"final": v[-1], "f_final": bowl(*v[-1])} for k, v in paths.items()}
+    results["trajectories"] = {k: {**chosen[k], "final": v[-1], "f_final": bowl(*v[-1])}
+                               for k, v in paths.items()}
 
     iterations = 100 if args.quick else 2000
     batch_size = 128

@@ -311,7 +311,9 @@ def test_a_plugin_optimizer_and_initializer_join_the_comparisons(tmp_path):
         outs[name] = (json.loads((out / "results.json").read_text()), stdout)
     results, stdout = outs["ex2_optimizers"]
     assert "signsgd" in results["mnist"]["optimizers"]
-    assert any(label.startswith("SignSGD") for label in results["trajectories"])
+    (sign_sgd,) = [row for label, row in results["trajectories"].items() if label.startswith("SignSGD")]
+    assert sign_sgd["lr_from"] == "searched"          # not in the book's table: searched
+    assert sign_sgd["f_final"] < 0.2 * ((-7.0) ** 2 / 20 + 2.0 ** 2)
     assert "needy" not in results["mnist"]["optimizers"]
     assert "left out: optimizer 'needy'" in stdout and "schedule" in stdout
     results, _ = outs["ex1_weight_init"]
