@@ -31,7 +31,7 @@ __all__ = ["plot_history", "plot_lines", "plot_activation_histograms", "plot_tra
 
 def new_figure(width: float = 6.4, height: float = 4.8) -> Figure:
     """A Figure on its own Agg canvas (no pyplot, no display needed)."""
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), layout="constrained")  # labels never overlap titles
     FigureCanvasAgg(fig)
     return fig
 
