@@ -31,12 +31,14 @@ if str(HERE) not in sys.path:
 
 from spec import (DEFAULT_REPEAT, DESCRIPTIONS, E_MAX_EPOCHS, GOAL_RATIO,  # noqa: E402
                   QUICK_REPEAT, WARMUP)
-from timing import (DEFAULT_THREADS, format_seconds, limit_blas_threads,  # noqa: E402
-                    machine_description, measure, peak_rss_mib, summarize)
+from timing import (DEFAULT_THREADS, cpu_busy_fraction, format_seconds,  # noqa: E402
+                    limit_blas_threads, machine_description, measure, peak_rss_mib, summarize)
 
 FRAMEWORKS = {"tinygrad": "workloads_tinygrad", "torch": "workloads_torch"}
 ALL = "ABCDEF"
 DEFAULT_SELECTION = "ABCDF"
+#: Flag a measurement when other processes used more than this share of the CPUs before it.
+BUSY = 0.10
 
 
 # --------------------------------------------------------------------------- the worker
@@ -70,7 +72,7 @@ def torch_available() -> bool:
         return False
 
 
-def run_worker(framework, workload, args) -> dict:
+def run_worker(framework, workload, args, repeat) -> dict:
     """Start a fresh interpreter for one (framework, workload) and collect its JSON result."""
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -78,10 +80,10 @@ def run_worker(framework, workload, args) -> dict:
     if args.unset_openblas_coretype:
         env.pop("OPENBLAS_CORETYPE", None)
         env.pop("OPENBLAS_L2_SIZE", None)
-    repeat = args.repeat or (QUICK_REPEAT if args.quick else DEFAULT_REPEAT).get(workload, 1)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, workload,
                "--repeat", str(repeat), "--threads", str(args.threads),
                "--max-epochs", str(args.max_epochs)] + (["--quick"] if args.quick else [])
+    busy = cpu_busy_fraction()
     started = time.perf_counter()
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
@@ -90,7 +92,19 @@ def run_worker(framework, workload, args) -> dict:
         return {"error": f"exit {proc.returncode}: {tail}"}
     result = json.loads(lines[-1])
     result["process_seconds"] = time.perf_counter() - started
+    result["busy_before"] = [None if busy is None else round(busy, 3)]
     return result
+
+
+def _merge(previous, result):
+    """Pool the samples of several rounds of a timed workload (the first error wins)."""
+    if previous is None:
+        return result
+    if "error" in previous or "error" in result or result["kind"] != "time":
+        return previous if "error" in previous else result
+    samples = previous["samples"] + result["samples"]
+    return {**result, "samples": samples, "stats": summarize(samples).to_dict(),
+            "busy_before": previous["busy_before"] + result["busy_before"]}
 
 
 # --------------------------------------------------------------------------- the report
@@ -162,6 +176,11 @@ def notes(results: dict) -> list[str]:
                              + ", ".join(f"{a:.2%}" for a in r["history"])
                              + f"; training {r['train_seconds']:.1f} s, wall with evaluation "
                              f"{r['wall_seconds']:.1f} s")
+            busy = [b for b in r.get("busy_before", []) if b is not None]
+            if busy and max(busy) > BUSY:
+                lines.append(f"{w} {r['framework']}: other processes kept the CPUs "
+                             f"{max(busy):.0%} busy just before a round: expect noise, compare "
+                             f"the minima (or rerun with --threads 1)")
             if r.get("note"):
                 lines.append(f"{w} {r['framework']}: data: {r['note']}")
     return lines
@@ -177,6 +196,9 @@ def main(argv=None) -> int:
                              f"{','.join(DEFAULT_SELECTION)}; E runs only when named)")
     parser.add_argument("--repeat", type=int, default=None,
                         help="timed repetitions per workload (default: per workload, see spec.py)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate the frameworks this many times per timed workload, "
+                             "splitting the repetitions (default %(default)s)")
     parser.add_argument("--json", default=None, help="also write all results to this file")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="threads for each framework (default %(default)s)")
@@ -212,16 +234,25 @@ def main(argv=None) -> int:
 
     machine = machine_description()
     print(f"machine: {machine['cpu']}, {machine['cores']} cores; python {machine['python']}, "
-          f"numpy {machine['numpy']}; threads per framework: {args.threads}")
+          f"numpy {machine['numpy']}; threads per framework: {args.threads}; "
+          f"load average {machine['load_average']}")
     if machine["openblas_env"] and not args.unset_openblas_coretype:
         print(f"note: {machine['openblas_env']} is set; numpy's OpenBLAS runs those kernels. "
               f"Pass --unset-openblas-coretype to measure the CPU's own.")
     results: dict = {}
     for w in selection:
         results[w] = {}
-        for fw in frameworks:
-            print(f"  running {w} ({fw}) ...", file=sys.stderr, flush=True)
-            results[w][fw] = run_worker(fw, w, args)
+        repeat = args.repeat or (QUICK_REPEAT if args.quick else DEFAULT_REPEAT).get(w, 1)
+        # Timed workloads alternate between the frameworks over several rounds (a fresh process
+        # each), so that both see the same background load; E and F run once.
+        rounds = 1 if (args.quick or w in "EF") else max(1, min(args.rounds, repeat))
+        for r in range(rounds):
+            for fw in frameworks:
+                print(f"  running {w} ({fw}) round {r + 1}/{rounds} ...", file=sys.stderr,
+                      flush=True)
+                share = repeat // rounds + (1 if r < repeat % rounds else 0)
+                result = run_worker(fw, w, args, share)
+                results[w][fw] = _merge(results[w].get(fw), result)
     print()
     print(table(results))
     print()

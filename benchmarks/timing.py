@@ -68,6 +68,26 @@ def peak_rss_mib() -> float:
     return kib / 1024.0
 
 
+def _cpu_ticks():
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]                      # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_busy_fraction(seconds: float = 0.5) -> float | None:
+    """How busy all CPUs were over the next ``seconds`` (0..1), measured while this process
+    sleeps, so it is the load of *other* processes: what would disturb a timing. None where
+    /proc/stat does not exist."""
+    try:
+        busy0, total0 = _cpu_ticks()
+        time.sleep(seconds)
+        busy1, total1 = _cpu_ticks()
+    except OSError:
+        return None
+    return (busy1 - busy0) / max(total1 - total0, 1)
+
+
 def limit_blas_threads(n: int) -> dict:
     """Pin numpy's BLAS (and any OpenMP pool loaded so far) to ``n`` threads with threadpoolctl,
     if it is installed. Returns what was found: {"blas": "...", "threads": n} for the report."""
@@ -102,6 +122,7 @@ def machine_description() -> dict:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "load_average": [round(v, 2) for v in os.getloadavg()],
         "openblas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
                          if k in os.environ},
     }
