@@ -68,7 +68,14 @@ def _init_scale(weight_init_std, fan_in):
 
 
 class _BookNetwork:
-    """What every book network shares: backprop through its layers, accuracy, saving."""
+    """What every book network shares: the forward pass through its layers, the loss,
+    accuracy, backprop and numerical gradients, saving.
+
+    A network sets ``params``, ``layers`` and ``last_layer`` and says in ``_param_layers``
+    which layer holds each entry of ``params``. One with Dropout or BatchNorm overrides
+    ``predict``/``loss`` to take the book's ``train_flg``, and ``_training_loss`` where the
+    loss that ``gradient`` and ``numerical_gradient`` differentiate is not ``loss(x, t)``.
+    """
 
     params: dict
     last_layer: SoftmaxWithLoss
@@ -81,21 +88,66 @@ class _BookNetwork:
         """``(key, layer, attribute)`` for every entry of ``params``: where each array lives."""
         raise NotImplementedError
 
-    def _backward(self):
-        """Run every layer's backward, last to first, after a forward pass (``loss``)."""
+    def _weights_and_biases(self, layer_keys):
+        """``('W<i>', layer, 'W')``, ``('b<i>', layer, 'b')`` for the i-th of ``layer_keys``
+        (names, or indices of a list of layers), i counting from 1."""
+        for i, key in enumerate(layer_keys, start=1):
+            layer = self.layers[key]
+            yield f'W{i}', layer, 'W'
+            yield f'b{i}', layer, 'b'
+
+    def _forward(self, x, train_flg):
+        """x through every layer in order (without ``last_layer``); Dropout and
+        BatchNormalization, which behave differently in training, get ``train_flg``."""
+        for layer in self._layer_list():
+            if isinstance(layer, (Dropout, BatchNormalization)):
+                x = layer.forward(x, train_flg)
+            else:
+                x = layer.forward(x)
+        return x
+
+    def predict(self, x):
+        """The scores for x (the layers in their test-time behaviour)."""
+        return self._forward(x, train_flg=False)
+
+    def loss(self, x, t):
+        """Cross-entropy of softmax(predict(x)) against t (labels or one-hot rows)."""
+        return self.last_layer.forward(self.predict(x), t)
+
+    def _training_loss(self, x, t):
+        """The loss that ``gradient`` and ``numerical_gradient`` differentiate."""
+        return self.loss(x, t)
+
+    def accuracy(self, x, t):
+        """The fraction of rows whose largest score is at the right class."""
+        y = np.argmax(self.predict(x), axis=1)
+        return np.sum(y == _labels(t)) / float(x.shape[0])
+
+    def _batched_accuracy(self, x, t, batch_size):
+        """Accuracy over x in batches of ``batch_size`` (every sample counts, also a last
+        batch smaller than ``batch_size``)."""
+        labels = _labels(t)
+        correct = 0
+        for start in range(0, x.shape[0], batch_size):
+            y = self.predict(x[start:start + batch_size])
+            correct += np.sum(np.argmax(y, axis=1) == labels[start:start + batch_size])
+        return correct / x.shape[0]
+
+    def numerical_gradient(self, x, t):
+        """``{key: dL/dparams[key]}`` by central differences (for gradient checks)."""
+        def loss_W(W):
+            return self._training_loss(x, t)
+        return {key: _numerical_gradient(loss_W, self.params[key]) for key, _, _ in
+                self._param_layers()}
+
+    def gradient(self, x, t):
+        """``{key: dL/dparams[key]}`` by backpropagation: the forward pass, then every
+        layer's backward, last to first."""
+        self._training_loss(x, t)
         dout = self.last_layer.backward(1)
         for layer in reversed(self._layer_list()):
             dout = layer.backward(dout)
-        return dout
-
-    def _layer_gradients(self):
-        """``{key: d<attribute> of the layer holding params[key]}``."""
         return {key: getattr(layer, "d" + attr) for key, layer, attr in self._param_layers()}
-
-    def _numerical(self, loss):
-        """Central-difference gradients of ``loss(W)`` for every entry of params."""
-        return {key: _numerical_gradient(loss, self.params[key]) for key, _, _ in
-                self._param_layers()}
 
     # ---- saving ---------------------------------------------------------------------------
     def save_params(self, file_name="params.pkl"):
@@ -165,31 +217,15 @@ class TwoLayerNet(_BookNetwork):
     last_layer = property(lambda self: self.lastLayer)
 
     def _param_layers(self):
-        for i in (1, 2):
-            layer = self.layers[f'Affine{i}']
-            yield f'W{i}', layer, 'W'
-            yield f'b{i}', layer, 'b'
+        return self._weights_and_biases(('Affine1', 'Affine2'))
 
-    def predict(self, x):
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
 
-    def loss(self, x, t):
-        """Cross-entropy of softmax(predict(x)) against t (labels or one-hot rows)."""
-        return self.lastLayer.forward(self.predict(x), t)
-
-    def accuracy(self, x, t):
-        y = np.argmax(self.predict(x), axis=1)
-        return np.sum(y == _labels(t)) / float(x.shape[0])
-
-    def numerical_gradient(self, x, t):
-        return self._numerical(lambda W: self.loss(x, t))
-
-    def gradient(self, x, t):
-        self.loss(x, t)
-        self._backward()
-        return self._layer_gradients()
+def _activation_layer(activation):
+    layers = {'sigmoid': Sigmoid, 'relu': Relu}
+    try:
+        return layers[activation]
+    except KeyError:
+        raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}") from None
 
 
 class MultiLayerNet(_BookNetwork):
@@ -217,11 +253,15 @@ class MultiLayerNet(_BookNetwork):
         for idx in range(1, self.hidden_layer_num + 1):
             self.layers['Affine' + str(idx)] = Affine(self.params['W' + str(idx)],
                                                       self.params['b' + str(idx)])
-            self.layers['Activation_function' + str(idx)] = activation_layer()
+            self._add_hidden_layers(idx, activation_layer)
         idx = self.hidden_layer_num + 1
         self.layers['Affine' + str(idx)] = Affine(self.params['W' + str(idx)],
                                                   self.params['b' + str(idx)])
         self.last_layer = SoftmaxWithLoss()
+
+    def _add_hidden_layers(self, idx, activation_layer):
+        """The layers after the idx-th hidden Affine: here just the activation."""
+        self.layers['Activation_function' + str(idx)] = activation_layer()
 
     def _init_weight(self, weight_init_std):
         sizes = [self.input_size] + list(self.hidden_size_list) + [self.output_size]
@@ -235,45 +275,28 @@ class MultiLayerNet(_BookNetwork):
             layer = self.layers['Affine' + str(idx)]
             yield 'W' + str(idx), layer, 'W'
             yield 'b' + str(idx), layer, 'b'
+            if 'BatchNorm' + str(idx) in self.layers:
+                layer = self.layers['BatchNorm' + str(idx)]
+                yield 'gamma' + str(idx), layer, 'gamma'
+                yield 'beta' + str(idx), layer, 'beta'
 
     def _weight_decay(self):
         """1/2 lambda sum_l sum W_l**2."""
         return sum(0.5 * self.weight_decay_lambda * np.sum(self.params['W' + str(idx)] ** 2)
                    for idx in range(1, self.hidden_layer_num + 2))
 
-    def predict(self, x):
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
-
     def loss(self, x, t):
         """Cross-entropy of softmax(predict(x)) plus the weight decay term."""
         y = self.predict(x)
         return self.last_layer.forward(y, t) + self._weight_decay()
 
-    def accuracy(self, x, t):
-        y = np.argmax(self.predict(x), axis=1)
-        return np.sum(y == _labels(t)) / float(x.shape[0])
-
-    def numerical_gradient(self, x, t):
-        return self._numerical(lambda W: self.loss(x, t))
-
     def gradient(self, x, t):
-        self.loss(x, t)
-        self._backward()
-        grads = self._layer_gradients()
+        """Backpropagation (see ``_BookNetwork.gradient``) plus the weight decay's lambda W."""
+        grads = super().gradient(x, t)
         for idx in range(1, self.hidden_layer_num + 2):
             grads['W' + str(idx)] = (grads['W' + str(idx)]
                                      + self.weight_decay_lambda * self.params['W' + str(idx)])
         return grads
-
-
-def _activation_layer(activation):
-    layers = {'sigmoid': Sigmoid, 'relu': Relu}
-    try:
-        return layers[activation]
-    except KeyError:
-        raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}") from None
 
 
 class MultiLayerNetExtend(MultiLayerNet):
@@ -288,81 +311,41 @@ class MultiLayerNetExtend(MultiLayerNet):
     def __init__(self, input_size, hidden_size_list, output_size,
                  activation='relu', weight_init_std='relu', weight_decay_lambda=0,
                  use_dropout=False, dropout_ration=0.5, use_batchnorm=False):
-        self.input_size = input_size
-        self.output_size = output_size
-        self.hidden_size_list = hidden_size_list
-        self.hidden_layer_num = len(hidden_size_list)
         self.use_dropout = use_dropout
-        self.weight_decay_lambda = weight_decay_lambda
+        self._dropout_ration = dropout_ration
         self.use_batchnorm = use_batchnorm
-        self.params = {}
-        self._init_weight(weight_init_std)
+        super().__init__(input_size, hidden_size_list, output_size, activation=activation,
+                         weight_init_std=weight_init_std,
+                         weight_decay_lambda=weight_decay_lambda)
 
-        activation_layer = _activation_layer(activation)
-        self.layers = LayerDict()
-        for idx in range(1, self.hidden_layer_num + 1):
-            self.layers['Affine' + str(idx)] = Affine(self.params['W' + str(idx)],
-                                                      self.params['b' + str(idx)])
-            if self.use_batchnorm:
-                self.params['gamma' + str(idx)] = np.ones(hidden_size_list[idx - 1])
-                self.params['beta' + str(idx)] = np.zeros(hidden_size_list[idx - 1])
-                self.layers['BatchNorm' + str(idx)] = BatchNormalization(
-                    self.params['gamma' + str(idx)], self.params['beta' + str(idx)])
-            self.layers['Activation_function' + str(idx)] = activation_layer()
-            if self.use_dropout:
-                self.layers['Dropout' + str(idx)] = Dropout(dropout_ration)
-        idx = self.hidden_layer_num + 1
-        self.layers['Affine' + str(idx)] = Affine(self.params['W' + str(idx)],
-                                                  self.params['b' + str(idx)])
-        self.last_layer = SoftmaxWithLoss()
-
-    def _param_layers(self):
-        for idx in range(1, self.hidden_layer_num + 2):
-            layer = self.layers['Affine' + str(idx)]
-            yield 'W' + str(idx), layer, 'W'
-            yield 'b' + str(idx), layer, 'b'
-            if self.use_batchnorm and idx != self.hidden_layer_num + 1:
-                layer = self.layers['BatchNorm' + str(idx)]
-                yield 'gamma' + str(idx), layer, 'gamma'
-                yield 'beta' + str(idx), layer, 'beta'
+    def _add_hidden_layers(self, idx, activation_layer):
+        """[BatchNorm] - activation - [Dropout] after the idx-th hidden Affine."""
+        if self.use_batchnorm:
+            size = self.hidden_size_list[idx - 1]
+            self.params['gamma' + str(idx)] = np.ones(size)
+            self.params['beta' + str(idx)] = np.zeros(size)
+            self.layers['BatchNorm' + str(idx)] = BatchNormalization(
+                self.params['gamma' + str(idx)], self.params['beta' + str(idx)])
+        self.layers['Activation_function' + str(idx)] = activation_layer()
+        if self.use_dropout:
+            self.layers['Dropout' + str(idx)] = Dropout(self._dropout_ration)
 
     def predict(self, x, train_flg=False):
-        for key, layer in self.layers.items():
-            if "Dropout" in key or "BatchNorm" in key:
-                x = layer.forward(x, train_flg)
-            else:
-                x = layer.forward(x)
-        return x
+        return self._forward(x, train_flg)
 
     def loss(self, x, t, train_flg=False):
         y = self.predict(x, train_flg)
         return self.last_layer.forward(y, t) + self._weight_decay()
 
+    def _training_loss(self, x, t):
+        return self.loss(x, t, train_flg=True)
+
+    # the book names the arguments X, T here
     def accuracy(self, X, T):
-        Y = np.argmax(self.predict(X, train_flg=False), axis=1)
-        return np.sum(Y == _labels(T)) / float(X.shape[0])
+        return super().accuracy(X, T)
 
     def numerical_gradient(self, X, T):
-        return self._numerical(lambda W: self.loss(X, T, train_flg=True))
-
-    def gradient(self, x, t):
-        self.loss(x, t, train_flg=True)
-        self._backward()
-        grads = self._layer_gradients()
-        for idx in range(1, self.hidden_layer_num + 2):
-            grads['W' + str(idx)] = (grads['W' + str(idx)]
-                                     + self.weight_decay_lambda * self.params['W' + str(idx)])
-        return grads
-
-
-def _batched_accuracy(network, x, t, batch_size, **predict_kwargs):
-    """Accuracy over x in batches of ``batch_size`` (all samples, the last batch may be short)."""
-    labels = _labels(t)
-    correct = 0
-    for start in range(0, x.shape[0], batch_size):
-        y = network.predict(x[start:start + batch_size], **predict_kwargs)
-        correct += np.sum(np.argmax(y, axis=1) == labels[start:start + batch_size])
-    return correct / x.shape[0]
+        return super().numerical_gradient(X, T)
 
 
 class SimpleConvNet(_BookNetwork):
@@ -403,30 +386,12 @@ class SimpleConvNet(_BookNetwork):
         self.last_layer = SoftmaxWithLoss()
 
     def _param_layers(self):
-        for i, name in enumerate(('Conv1', 'Affine1', 'Affine2'), start=1):
-            yield f'W{i}', self.layers[name], 'W'
-            yield f'b{i}', self.layers[name], 'b'
-
-    def predict(self, x):
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
-
-    def loss(self, x, t):
-        return self.last_layer.forward(self.predict(x), t)
+        return self._weights_and_biases(('Conv1', 'Affine1', 'Affine2'))
 
     def accuracy(self, x, t, batch_size=100):
         """Accuracy computed ``batch_size`` samples at a time (every sample counts, also a
         last batch smaller than ``batch_size``)."""
-        return _batched_accuracy(self, x, t, batch_size)
-
-    def numerical_gradient(self, x, t):
-        return self._numerical(lambda w: self.loss(x, t))
-
-    def gradient(self, x, t):
-        self.loss(x, t)
-        self._backward()
-        return self._layer_gradients()
+        return self._batched_accuracy(x, t, batch_size)
 
 
 class DeepConvNet(_BookNetwork):
@@ -486,29 +451,15 @@ class DeepConvNet(_BookNetwork):
         self.last_layer = SoftmaxWithLoss()
 
     def _param_layers(self):
-        for i, index in enumerate(self._param_layer_indices, start=1):
-            yield f'W{i}', self.layers[index], 'W'
-            yield f'b{i}', self.layers[index], 'b'
+        return self._weights_and_biases(self._param_layer_indices)
 
     def predict(self, x, train_flg=False):
-        for layer in self.layers:
-            if isinstance(layer, Dropout):
-                x = layer.forward(x, train_flg)
-            else:
-                x = layer.forward(x)
-        return x
+        return self._forward(x, train_flg)
 
     def loss(self, x, t):
         """The training loss (Dropout active, as in the book)."""
         return self.last_layer.forward(self.predict(x, train_flg=True), t)
 
     def accuracy(self, x, t, batch_size=100):
-        return _batched_accuracy(self, x, t, batch_size, train_flg=False)
-
-    def numerical_gradient(self, x, t):
-        return self._numerical(lambda w: self.loss(x, t))
-
-    def gradient(self, x, t):
-        self.loss(x, t)
-        self._backward()
-        return self._layer_gradients()
+        """Accuracy with Dropout off, ``batch_size`` samples at a time."""
+        return self._batched_accuracy(x, t, batch_size)
