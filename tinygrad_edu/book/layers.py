@@ -58,6 +58,15 @@ class _GraphLayer:
         self._out, self._params = out, params
         return out.data
 
+    def _registered_layer(self, name, geometry, *args, **kwargs):
+        """The registered layer ``name`` built with ``args``/``kwargs``, kept while
+        ``geometry`` (the shapes and settings it was built for) stays the same, built anew
+        when it changes (a layer whose ``stride`` or ``W`` was replaced)."""
+        if self._module is None or self._module_geometry != geometry:
+            self._module = registry.get("layer", name)(*args, **kwargs)
+            self._module_geometry = geometry
+        return self._module
+
     def backward(self, dout):
         """dL/dx for ``dout`` = dL/dy; also sets ``d<param>`` = dL/d<param>."""
         out = getattr(self, "_out", None)
@@ -121,11 +130,8 @@ class Affine(_GraphLayer):
         self.original_x_shape = x.shape
         self.x = x.data.reshape(x.shape[0], -1)
         W, b = self._parameter("W"), self._parameter("b")
-        module = self._module
-        if module is None or module.W.shape != W.shape:
-            cls = registry.get("layer", "affine")
-            module = self._module = cls(W.shape[0], W.shape[1], weight_init="zeros",
-                                        dtype=W.dtype)
+        module = self._registered_layer("affine", W.shape, W.shape[0], W.shape[1],
+                                        weight_init="zeros", dtype=W.dtype)
         module.W, module.b = W, b
         return self._output(module(x), {"W": W, "b": b})
 
@@ -270,11 +276,8 @@ class Convolution(_GraphLayer):
         if W.ndim != 4:
             raise ValueError(f"Convolution: W must have shape (FN, C, FH, FW), got {W.shape}")
         FN, C, FH, FW = W.shape
-        module = self._module
-        if (module is None or module.W.shape != W.shape
-                or (module.stride, module.padding) != (self.stride, self.pad)):
-            cls = registry.get("layer", "conv2d")
-            module = self._module = cls(C, FN, (FH, FW), stride=self.stride, padding=self.pad,
+        module = self._registered_layer("conv2d", (W.shape, self.stride, self.pad),
+                                        C, FN, (FH, FW), stride=self.stride, padding=self.pad,
                                         weight_init="zeros", dtype=W.dtype)
         module.W, module.b = W, b
         return self._output(module(x), {"W": W, "b": b})
@@ -302,9 +305,7 @@ class Pooling(_GraphLayer):
     def forward(self, x):
         x = self._input(x)
         self.x = x.data
-        geometry = ((self.pool_h, self.pool_w), self.stride, self.pad)
-        if self._module is None or self._geometry != geometry:
-            cls = registry.get("layer", "maxpool2d")
-            self._module = cls(geometry[0], stride=self.stride, padding=self.pad)
-            self._geometry = geometry
-        return self._output(self._module(x), {})
+        window = (self.pool_h, self.pool_w)
+        module = self._registered_layer("maxpool2d", (window, self.stride, self.pad),
+                                        window, stride=self.stride, padding=self.pad)
+        return self._output(module(x), {})
