@@ -1,6 +1,8 @@
-"""Plumbing shared by the experiment scripts: the command line, MNIST, the results file.
+"""Plumbing shared by the experiment scripts: the command line, MNIST, the results file, and
+the plain 5-layer network that experiments 1 and 2 train (as the book's ``common/`` folder
+holds its ``MultiLayerNet``).
 
-Nothing here is part of an experiment; each ``exN_*.py`` script holds its own model and loop.
+Nothing here is an experiment; each ``exN_*.py`` script holds its own training loop.
 
 Every script takes the same options:
 
@@ -27,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_edu import Tensor, no_grad
+from tinygrad_edu import Tensor, nn, no_grad
+from tinygrad_edu import functional as F
 from tinygrad_edu.atomic import atomic_write
 from tinygrad_edu.data import load_mnist, preprocess
 
@@ -79,6 +82,30 @@ def accuracy(model, x, t, batch_size: int = 1000) -> float:
             correct += int((scores.argmax(axis=1) == t[start:start + batch_size]).sum())
     model.train(was_training)
     return correct / len(x)
+
+
+class MultiLayerNet(nn.Module):
+    """Affine → ReLU, four times, then Affine: the book's 5-layer MultiLayerNet, define-by-run.
+    ``weight_init`` is what nn.Linear accepts (a std or an initializer's name); ``seed`` fixes
+    the initial weights, so two networks with the same seed start from the same point."""
+
+    def __init__(self, sizes=(784, 100, 100, 100, 100, 10), weight_init="he", seed=0):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.layers = [nn.Linear(m, n, weight_init=weight_init, rng=rng) for m, n in zip(sizes, sizes[1:])]
+
+    def forward(self, x):
+        for layer in self.layers[:-1]:
+            x = F.relu(layer(x))
+        return self.layers[-1](x)
+
+
+def loss_curve_row(label: str, losses, seconds: float, width: int = 15) -> dict:
+    """Print one line for a training-loss curve -- the first loss, the mean of the last 50
+    (smoother than the last one), the time -- and return those numbers for results.json."""
+    tail = float(np.mean(losses[-50:]))
+    print(f"  {label:<{width}} loss {losses[0]:.3f} -> {tail:.3f} (mean of the last 50)  [{seconds:.1f} s]")
+    return {"first_loss": losses[0], "final_loss_mean_last_50": tail, "seconds": seconds, "loss": losses}
 
 
 def _plain(value):

@@ -125,23 +125,9 @@ def draw_histograms(rows, path, title):
 # ---- 2. the initialisations on MNIST ---------------------------------------------------------
 
 
-class MultiLayerNet(nn.Module):
-    """Affine → ReLU, four times, then Affine: the book's 5-layer MultiLayerNet, define-by-run."""
-
-    def __init__(self, weight_init, sizes=(784, 100, 100, 100, 100, 10), seed=0):
-        super().__init__()
-        rng = np.random.default_rng(seed)
-        self.layers = [nn.Linear(m, n, weight_init=weight_init, rng=rng) for m, n in zip(sizes, sizes[1:])]
-
-    def forward(self, x):
-        for layer in self.layers[:-1]:
-            x = F.relu(layer(x))
-        return self.layers[-1](x)
-
-
 def train_losses(weight_init, x_train, t_train, iterations, batch_size, seed, lr=0.01):
     """Training loss per iteration with SGD; every initialisation sees the same mini-batches."""
-    model = MultiLayerNet(weight_init, seed=seed)
+    model = _common.MultiLayerNet(weight_init=weight_init, seed=seed)   # 784 → 100 ×4 → 10, ReLU
     optimizer = optim.SGD(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed + 1)
     losses = []
@@ -171,10 +157,7 @@ def main(argv=None):
         timer = _common.Stopwatch()
         losses = train_losses(weight_init, x_train, t_train, iterations, batch_size, args.seed)
         curves[label] = losses
-        tail = float(np.mean(losses[-min(50, iterations):]))
-        rows[label] = {"first_loss": losses[0], "final_loss_mean_last_50": tail, "seconds": timer(),
-                       "loss": losses}
-        print(f"  {label:<15} loss {losses[0]:.3f} -> {tail:.3f} (mean of the last 50)  [{timer():.1f} s]")
+        rows[label] = _common.loss_curve_row(label, losses, timer())
     figures.append(plot_lines(curves, args.out / "mnist_weight_init.png", xlabel="iteration",
                               ylabel="training loss", smooth_window=1 if args.quick else 25,
                               ylim=(0, 2.5), title=f"5-layer ReLU net, SGD, on {source}"))

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however this is run
 
 import _common  # noqa: E402
-from tinygrad_edu import Parameter, Tensor, nn, registry  # noqa: E402
+from tinygrad_edu import Parameter, Tensor, registry  # noqa: E402
 from tinygrad_edu import functional as F  # noqa: E402
 from tinygrad_edu.plots import plot_lines, plot_trajectories  # noqa: E402
 
@@ -165,24 +165,10 @@ def trajectory(optimizer_class, lr, steps=30, start=(-7.0, 2.0)):
 # ---- 3. the optimizers on MNIST ---------------------------------------------------------------
 
 
-class MultiLayerNet(nn.Module):
-    """Affine → ReLU, four times, then Affine: the book's 5-layer MultiLayerNet, define-by-run."""
-
-    def __init__(self, sizes=(784, 100, 100, 100, 100, 10), weight_init="he", seed=0):
-        super().__init__()
-        rng = np.random.default_rng(seed)
-        self.layers = [nn.Linear(m, n, weight_init=weight_init, rng=rng) for m, n in zip(sizes, sizes[1:])]
-
-    def forward(self, x):
-        for layer in self.layers[:-1]:
-            x = F.relu(layer(x))
-        return self.layers[-1](x)
-
-
 def train_losses(optimizer_class, lr, x_train, t_train, iterations, batch_size, seed):
     """Training loss per iteration; every optimizer starts from the same weights and sees the
     same mini-batches (drawn with replacement, as in the book)."""
-    model = MultiLayerNet(seed=seed)
+    model = _common.MultiLayerNet(seed=seed)   # 784 → 100 ×4 → 10, ReLU, He initial weights
     optimizer = optimizer_class(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed + 1)
     losses = []
@@ -229,10 +215,7 @@ def main(argv=None):
         losses = train_losses(cls, default_lr, x_train, t_train, iterations, batch_size, args.seed)
         label = f"{cls.__name__} (lr={default_lr:g})"
         curves[label] = losses
-        tail = float(np.mean(losses[-min(50, iterations):]))
-        mnist_rows[name] = {"lr": default_lr, "first_loss": losses[0], "final_loss_mean_last_50": tail,
-                            "seconds": timer(), "loss": losses}
-        print(f"  {label:<24} loss {losses[0]:.3f} -> {tail:.3f} (mean of the last 50)  [{timer():.1f} s]")
+        mnist_rows[name] = {"lr": default_lr, **_common.loss_curve_row(label, losses, timer(), width=24)}
     mnist_png = plot_lines(curves, args.out / "mnist_optimizers.png", xlabel="iteration",
                            ylabel="training loss", smooth_window=1 if args.quick else 25,
                            ylim=(0, 1.0 if not args.quick else 2.5),
