@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import tinygrad_edu.book as book
+from helpers import naive_conv2d
 from tinygrad_edu.book import layers as book_layers
 from tinygrad_edu.book import mnist as book_mnist
 
@@ -491,31 +492,16 @@ def test_batch_normalization_layer_is_the_books():
     np.testing.assert_allclose(one.forward(x[:1]), 0.5)
 
 
-def naive_convolution(x, W, b, stride, pad):
-    N, C, H, Wd = x.shape
-    FN, _, FH, FW = W.shape
-    xp = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
-    OH, OW = (H + 2 * pad - FH) // stride + 1, (Wd + 2 * pad - FW) // stride + 1
-    out = np.zeros((N, FN, OH, OW))
-    for n in range(N):
-        for f in range(FN):
-            for i in range(OH):
-                for j in range(OW):
-                    patch = xp[n, :, i * stride:i * stride + FH, j * stride:j * stride + FW]
-                    out[n, f, i, j] = np.sum(patch * W[f]) + b[f]
-    return out
-
-
 def test_convolution_and_pooling_layers():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 2, 5, 5))
     W, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
     conv = book.Convolution(W, b, stride=2, pad=1)
     out = conv.forward(x)
-    np.testing.assert_allclose(out, naive_convolution(x, W, b, 2, 1), rtol=1e-10)
+    np.testing.assert_allclose(out, naive_conv2d(x, W, b, 2, 1), rtol=1e-10)
     dout = rng.standard_normal(out.shape)
     dx = conv.backward(dout)
-    f = lambda _: np.sum(naive_convolution(x, W, b, 2, 1) * dout)   # noqa: E731
+    f = lambda _: np.sum(naive_conv2d(x, W, b, 2, 1) * dout)   # noqa: E731
     np.testing.assert_allclose(conv.dW, book.numerical_gradient(f, W), atol=1e-6)
     np.testing.assert_allclose(conv.db, book.numerical_gradient(f, b), atol=1e-6)
     np.testing.assert_allclose(dx, book.numerical_gradient(f, x), atol=1e-6)

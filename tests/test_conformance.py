@@ -239,25 +239,15 @@ def test_run_checks_skips_layers_without_cases(tinygrad_edu_plugin):
 # ---- structural properties of the standard layers -----------------------------------------------
 
 
-@st.composite
-def _pool_geometry(draw):
-    k = draw(st.integers(1, 3))
-    stride = draw(st.integers(1, 3))
-    pad = draw(st.integers(0, k // 2))
-    OH, OW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    H, W = (OH - 1) * stride + k - 2 * pad, (OW - 1) * stride + k - 2 * pad
-    if H < 1 or W < 1:
-        pad, H, W = 0, H + 2 * pad, W + 2 * pad
-    return k, stride, pad, (draw(st.integers(1, 2)), draw(st.integers(1, 2)), H, W)
-
-
-@given(geometry=_pool_geometry(), data=st.data())
-def test_max_pooling_sends_each_gradient_to_its_window_maximum(geometry, data):
+@given(data=st.data())
+def test_max_pooling_sends_each_gradient_to_its_window_maximum(data):
     """dL/dx is the sum, over the windows whose maximum x is, of those windows' dL/dy; zero
-    elsewhere (overlapping windows and -inf padding included)."""
-    k, stride, pad, shape = geometry
+    elsewhere (overlapping windows and -inf padding included), over the geometries that
+    maxpool2d's Check declares."""
+    kwargs, shape = data.draw(registry.get_component("layer", "maxpool2d").check.cases(st))
+    k, stride, pad = kwargs["kernel_size"], kwargs["stride"], kwargs["padding"]
     x = data.draw(float_arrays(shape, distinct=True))
-    layer = registry.get("layer", "maxpool2d")(kernel_size=k, stride=stride, padding=pad)
+    layer = registry.get("layer", "maxpool2d")(**kwargs)
     xt = Tensor(x, requires_grad=True)
     y = layer(xt)
     g = data.draw(float_arrays(y.shape, low=0.5, high=2.0))

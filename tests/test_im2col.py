@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from helpers import naive_conv2d
 from tinygrad_edu.im2col import col2im, conv_output_size, im2col
 
 
@@ -24,21 +25,6 @@ def test_layout_matches_formula():
             for j in range(OW):
                 patch = xp[n, :, i * s:i * s + fh, j * s:j * s + fw]
                 np.testing.assert_array_equal(col[(n * OH + i) * OW + j], patch.ravel())
-
-
-def naive_conv(x, w, b, stride, pad):
-    N, C, H, W = x.shape
-    FN, _, FH, FW = w.shape
-    xp = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
-    OH, OW = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
-    out = np.zeros((N, FN, OH, OW))
-    for n in range(N):
-        for f in range(FN):
-            for i in range(OH):
-                for j in range(OW):
-                    patch = xp[n, :, i * stride:i * stride + FH, j * stride:j * stride + FW]
-                    out[n, f, i, j] = np.sum(patch * w[f]) + b[f]
-    return out
 
 
 @st.composite
@@ -77,7 +63,7 @@ def test_im2col_convolution_equals_naive_loop(geom, FN, seed):
     OH, OW = (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
     out = im2col(x, fh, fw, stride, pad) @ w.reshape(FN, -1).T + b
     out = out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)
-    np.testing.assert_allclose(out, naive_conv(x, w, b, stride, pad), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(out, naive_conv2d(x, w, b, stride, pad), rtol=1e-10, atol=1e-10)
 
 
 def test_col2im_counts_overlaps():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from helpers import naive_conv2d
 from tinygrad_edu import Tensor, gradcheck, gradgradcheck, no_grad, registry
 from tinygrad_edu.module import Module
 from tinygrad_edu.testing import float_arrays
@@ -49,21 +50,6 @@ def test_gradcheck_input_and_parameters(name, mode, data):
 # ---- reference results ------------------------------------------------------------------------
 
 
-def naive_conv(x, w, b, stride, pad):
-    N, C, H, W = x.shape
-    FN, _, FH, FW = w.shape
-    xp = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
-    OH, OW = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
-    out = np.zeros((N, FN, OH, OW))
-    for n in range(N):
-        for f in range(FN):
-            for i in range(OH):
-                for j in range(OW):
-                    patch = xp[n, :, i * stride:i * stride + FH, j * stride:j * stride + FW]
-                    out[n, f, i, j] = np.sum(patch * w[f]) + b[f]
-    return out
-
-
 def naive_pool(x, k, stride, pad, reduce):
     N, C, H, W = x.shape
     fill = -np.inf if reduce is np.max else 0.0
@@ -84,7 +70,7 @@ def test_conv2d_equals_naive_convolution(data):
         layer.b.data[...] = np.arange(layer.out_channels)
     b = layer.b.data if layer.b is not None else np.zeros(layer.out_channels)
     np.testing.assert_allclose(layer(Tensor(x)).data,
-                               naive_conv(x, layer.W.data, b, layer.stride, layer.padding),
+                               naive_conv2d(x, layer.W.data, b, layer.stride, layer.padding),
                                rtol=1e-10, atol=1e-12)
 
 
