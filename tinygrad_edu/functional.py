@@ -22,11 +22,4 @@ def get(name, kind=None):
     return _registry.get_first((kind,) if kind else _KINDS, name).obj
 
 
-def __getattr__(name):
-    if name == "__all__":
-        return ["get", *_registry.surface_names(_KINDS)]
-    return _registry.surface_getattr(__name__, _KINDS, name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_registry.surface_names(_KINDS)))
+__getattr__, __dir__ = _registry.surface(globals(), _KINDS, ["get"])

@@ -9,19 +9,9 @@ AttributeError listing the available initializers.
 """
 from tinygrad_edu import registry as _registry
 
-_KINDS = ("initializer",)
-
-
 def get(name):
     """The initializer registered as ``name`` (case-insensitive, aliases too)."""
     return _registry.get("initializer", name)
 
 
-def __getattr__(name):
-    if name == "__all__":
-        return ["get", *_registry.surface_names(_KINDS)]
-    return _registry.surface_getattr(__name__, _KINDS, name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_registry.surface_names(_KINDS)))
+__getattr__, __dir__ = _registry.surface(globals(), ("initializer",), ["get"])

@@ -12,19 +12,9 @@ from tinygrad_edu import functional
 from tinygrad_edu import registry as _registry
 from tinygrad_edu.module import Module
 
-_KINDS = ("layer",)
-
-
 def get(name):
     """The layer class registered as ``name`` (case-insensitive, aliases too)."""
     return _registry.get("layer", name)
 
 
-def __getattr__(name):
-    if name == "__all__":
-        return ["Module", "functional", "get", *_registry.surface_names(_KINDS)]
-    return _registry.surface_getattr(__name__, _KINDS, name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_registry.surface_names(_KINDS)))
+__getattr__, __dir__ = _registry.surface(globals(), ("layer",), ["Module", "functional", "get"])

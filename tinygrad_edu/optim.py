@@ -9,22 +9,15 @@ AttributeError listing the available optimizers.
 """
 from tinygrad_edu import registry as _registry
 
-_KINDS = ("optimizer",)
-
-
 def get(name):
     """The optimizer class registered as ``name`` (case-insensitive, aliases too)."""
     return _registry.get("optimizer", name)
 
 
-def __getattr__(name):
-    if name == "Optimizer":
-        from tinygrad_edu.optimizer import Optimizer
-        return Optimizer
-    if name == "__all__":
-        return ["Optimizer", "get", *_registry.surface_names(_KINDS)]
-    return _registry.surface_getattr(__name__, _KINDS, name)
+def _optimizer_base():
+    from tinygrad_edu.optimizer import Optimizer
+    return Optimizer
 
 
-def __dir__():
-    return sorted(set(globals()) | {"Optimizer"} | set(_registry.surface_names(_KINDS)))
+__getattr__, __dir__ = _registry.surface(globals(), ("optimizer",), ["Optimizer", "get"],
+                                         lazy={"Optimizer": _optimizer_base})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import keyword
-from typing import Any
+from typing import Any, Callable
 
 from . import plugins
 from .components import KINDS, Component
@@ -234,3 +234,30 @@ def surface_getattr(module_name: str, kinds: tuple[str, ...], attr: str) -> Any:
                 else f" No {what} are registered.")
     message += _quarantine_note()
     raise AttributeError(message)
+
+
+def surface(module_globals: dict, kinds: tuple[str, ...], exports: list[str],
+            lazy: dict[str, Callable[[], Any]] | None = None):
+    """``(__getattr__, __dir__)`` for a registry-backed module (``nn``, ``functional``,
+    ``optim``, ``init``)::
+
+        __getattr__, __dir__ = registry.surface(globals(), ("layer",), ["Module", "get"])
+
+    The components of ``kinds`` become the module's attributes (see :func:`surface_getattr`);
+    ``__all__`` is ``exports`` (the module's own names) followed by them; ``lazy`` maps further
+    names to functions that produce them on first use (an import the module cannot make at
+    load time)."""
+    module_name = module_globals["__name__"]
+    lazy = dict(lazy or {})
+
+    def __getattr__(attr):
+        if attr in lazy:
+            return lazy[attr]()
+        if attr == "__all__":
+            return [*exports, *surface_names(kinds)]
+        return surface_getattr(module_name, kinds, attr)
+
+    def __dir__():
+        return sorted(set(module_globals) | set(lazy) | set(surface_names(kinds)))
+
+    return __getattr__, __dir__
