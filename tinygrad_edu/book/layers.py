@@ -109,12 +109,26 @@ class Sigmoid(_GraphLayer):
         return self.out
 
 
-class Affine(_GraphLayer):
+class _WeightedLayer(_GraphLayer):
+    """A layer with weights ``W`` and bias ``b`` whose forward is a registered module's
+    (Affine, Convolution); after backward ``dW`` and ``db``."""
+
+    _param_names = ("W", "b")
+
+    def _run(self, module, x: Tensor, W: Parameter, b: Parameter) -> np.ndarray:
+        """``module(x)`` with the book's arrays (as Parameters) as its weights."""
+        module.W, module.b = W, b
+        return self._output(module(x), {"W": W, "b": b})
+
+    # the repository's simple_convnet.py spells them in lower case in places
+    dw = property(lambda self: self.dW)
+    w = property(lambda self: self.W, lambda self, value: setattr(self, "W", value))
+
+
+class Affine(_WeightedLayer):
     """y = x W + b with W (in, out), b (out,) (the registered ``affine`` layer); an input
     (N, d1, d2, ...) is flattened to (N, d1*d2*...) and dx comes back in the input's shape.
     dW = x^T dout,  db = sum_n dout_n,  dx = dout W^T."""
-
-    _param_names = ("W", "b")
 
     def __init__(self, W, b):
         self.W = W
@@ -132,12 +146,7 @@ class Affine(_GraphLayer):
         W, b = self._parameter("W"), self._parameter("b")
         module = self._registered_layer("affine", W.shape, W.shape[0], W.shape[1],
                                         weight_init="zeros", dtype=W.dtype)
-        module.W, module.b = W, b
-        return self._output(module(x), {"W": W, "b": b})
-
-    # the repository's simple_convnet.py spells them in lower case in places
-    dw = property(lambda self: self.dW)
-    w = property(lambda self: self.W, lambda self, value: setattr(self, "W", value))
+        return self._run(module, x, W, b)
 
 
 class SoftmaxWithLoss(_GraphLayer):
@@ -251,13 +260,11 @@ class BatchNormalization(_GraphLayer):
         return self._output(out.reshape(self.input_shape), {"gamma": gamma, "beta": beta})
 
 
-class Convolution(_GraphLayer):
+class Convolution(_WeightedLayer):
     """Convolution with filters W (FN, C, FH, FW) and bias b (FN,) (the registered ``conv2d``,
     an im2col Function):
     y[n, f, i, j] = b[f] + sum_{c,dy,dx} W[f, c, dy, dx] xpad[n, c, i*stride + dy, j*stride + dx].
     """
-
-    _param_names = ("W", "b")
 
     def __init__(self, W, b, stride=1, pad=0):
         self.W = W
@@ -279,11 +286,7 @@ class Convolution(_GraphLayer):
         module = self._registered_layer("conv2d", (W.shape, self.stride, self.pad),
                                         C, FN, (FH, FW), stride=self.stride, padding=self.pad,
                                         weight_init="zeros", dtype=W.dtype)
-        module.W, module.b = W, b
-        return self._output(module(x), {"W": W, "b": b})
-
-    dw = property(lambda self: self.dW)
-    w = property(lambda self: self.W, lambda self, value: setattr(self, "W", value))
+        return self._run(module, x, W, b)
 
 
 class Pooling(_GraphLayer):
