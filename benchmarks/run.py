@@ -85,10 +85,12 @@ def run_worker(framework, workload, args, repeat) -> dict:
                "--max-epochs", str(args.max_epochs)] + (["--quick"] if args.quick else [])
     busy = cpu_busy_fraction()
     started = time.perf_counter()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    # E reports each epoch on stderr: let it through; otherwise keep stderr for the error
+    proc = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True,
+                          stderr=None if workload == "E" else subprocess.PIPE)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
+        tail = "\n".join((proc.stderr or "see above").strip().splitlines()[-6:])
         return {"error": f"exit {proc.returncode}: {tail}"}
     result = json.loads(lines[-1])
     result["process_seconds"] = time.perf_counter() - started

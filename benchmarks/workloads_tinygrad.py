@@ -5,6 +5,7 @@ whose ``run()`` does one timed repetition. ``workloads_torch`` mirrors every one
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -122,6 +123,8 @@ def workload_E(quick: bool, max_epochs: int = E_MAX_EPOCHS) -> dict:
         model.eval()
         accuracy = _accuracy(model, x_test, t_test) / len(x_test)
         history.append(accuracy)
+        print(f"E {NAME}: epoch {epoch}: test accuracy {accuracy:.2%}, training so far "
+              f"{train_seconds:.1f} s", file=sys.stderr, flush=True)
         if accuracy >= E_TARGET:
             break
     return {"epochs": len(history), "accuracy": history[-1], "history": history,

@@ -6,6 +6,7 @@ one timed repetition; the models mirror ``workloads_tinygrad`` layer for layer.
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -145,6 +146,8 @@ def workload_E(quick: bool, max_epochs: int = E_MAX_EPOCHS) -> dict:
                           for i in range(0, len(x_test), 1000))
         accuracy = correct / len(x_test)
         history.append(accuracy)
+        print(f"E {NAME}: epoch {epoch}: test accuracy {accuracy:.2%}, training so far "
+              f"{train_seconds:.1f} s", file=sys.stderr, flush=True)
         if accuracy >= E_TARGET:
             break
     return {"epochs": len(history), "accuracy": history[-1], "history": history,
