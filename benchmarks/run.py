@@ -44,7 +44,7 @@ BUSY = 0.10
 # --------------------------------------------------------------------------- the worker
 
 def worker(framework: str, workload: str, repeat: int, quick: bool, threads: int,
-           max_epochs: int) -> dict:
+           max_epochs: int, e_init: str = "book") -> dict:
     """Run one workload of one framework in this (fresh) process and return its result."""
     rss_start = peak_rss_mib()
     module = __import__(FRAMEWORKS[framework])
@@ -52,7 +52,8 @@ def worker(framework: str, workload: str, repeat: int, quick: bool, threads: int
             "threads": {**module.set_threads(threads), **limit_blas_threads(threads)}}
     rss_imported = peak_rss_mib()
     if workload == "E":
-        return {**info, "kind": "training", **module.workload_E(quick, max_epochs)}
+        return {**info, "kind": "training", "init": e_init,
+                **module.workload_E(quick, max_epochs, e_init)}
     job = getattr(module, f"workload_{workload}")(quick)
     warmup = 0 if quick else WARMUP[workload]
     samples = measure(job.run, repeat, warmup=warmup, per=job.per)
@@ -82,7 +83,8 @@ def run_worker(framework, workload, args, repeat) -> dict:
         env.pop("OPENBLAS_L2_SIZE", None)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, workload,
                "--repeat", str(repeat), "--threads", str(args.threads),
-               "--max-epochs", str(args.max_epochs)] + (["--quick"] if args.quick else [])
+               "--max-epochs", str(args.max_epochs), "--e-init", args.e_init] \
+        + (["--quick"] if args.quick else [])
     busy = cpu_busy_fraction()
     started = time.perf_counter()
     # E reports each epoch on stderr: let it through; otherwise keep stderr for the error
@@ -174,7 +176,7 @@ def notes(results: dict) -> list[str]:
                              f"{r['steps']} steps (after imports {r['rss_after_import_mib']:.0f}"
                              f" MiB, bare interpreter {r['rss_interpreter_mib']:.0f} MiB)")
             if r["kind"] == "training":
-                lines.append(f"E {r['framework']}: accuracy per epoch "
+                lines.append(f"E {r['framework']} ({r.get('init', 'book')} init): accuracy per epoch "
                              + ", ".join(f"{a:.2%}" for a in r["history"])
                              + f"; training {r['train_seconds']:.1f} s, wall with evaluation "
                              f"{r['wall_seconds']:.1f} s")
@@ -208,6 +210,9 @@ def main(argv=None) -> int:
                         help="comma-separated: tinygrad, torch (torch is skipped when missing)")
     parser.add_argument("--max-epochs", type=int, default=E_MAX_EPOCHS,
                         help="E: give up after this many epochs (default %(default)s)")
+    parser.add_argument("--e-init", choices=("book", "he"), default="book",
+                        help="E: initial weights, the book's N(0, 0.01^2) or He normal "
+                             "(default %(default)s); the same on both sides")
     parser.add_argument("--unset-openblas-coretype", action="store_true",
                         help="drop OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the workers")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"),
@@ -217,7 +222,7 @@ def main(argv=None) -> int:
     if args.worker:
         framework, workload = args.worker
         result = worker(framework, workload, args.repeat, args.quick, args.threads,
-                        args.max_epochs)
+                        args.max_epochs, args.e_init)
         print(json.dumps(result))
         return 0
 

@@ -29,9 +29,10 @@ def set_threads(n: int) -> dict:
     return {}   # numpy's BLAS threads are set by run.py (environment + threadpoolctl)
 
 
-def simple_convnet():
-    """conv 30 5x5 -> ReLU -> 2x2 max pool -> affine 100 -> ReLU -> affine 10, float32."""
-    return SimpleConvNet(seed=0, dtype=np.float32)
+def simple_convnet(init: str = "book"):
+    """conv 30 5x5 -> ReLU -> 2x2 max pool -> affine 100 -> ReLU -> affine 10, float32;
+    weights N(0, 0.01^2) (the book's, ``init="book"``) or He normal (``init="he"``)."""
+    return SimpleConvNet(seed=0, dtype=np.float32, weight_init=0.01 if init == "book" else "he")
 
 
 def mlp():
@@ -102,13 +103,13 @@ def workload_D(quick: bool) -> Workload:
                     note=source)
 
 
-def workload_E(quick: bool, max_epochs: int = E_MAX_EPOCHS) -> dict:
+def workload_E(quick: bool, max_epochs: int = E_MAX_EPOCHS, init: str = "book") -> dict:
     """Train with Adam lr 1e-3, batch 100, until the test accuracy reaches 98.9%."""
     x_train, t_train = mnist_train()
     x_test, t_test, _ = mnist_test()
     if quick:
         x_train, t_train, max_epochs = x_train[:1000], t_train[:1000], 1
-    model = simple_convnet()
+    model = simple_convnet(init)
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     history, train_seconds, start = [], 0.0, time.perf_counter()

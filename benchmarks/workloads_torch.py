@@ -31,21 +31,25 @@ def set_threads(n: int) -> dict:
             "mkldnn": torch.backends.mkldnn.is_available()}
 
 
-def simple_convnet(book_init: bool = False) -> tnn.Module:
+def simple_convnet(init: str = "torch") -> tnn.Module:
     """conv 30 5x5 -> ReLU -> 2x2 max pool -> affine 100 -> ReLU -> affine 10 (the book's).
-    ``book_init``: weights N(0, 0.01^2) and zero biases, as tinygrad_edu's SimpleConvNet
-    (used by E, whose epoch count depends on it; PyTorch's default init otherwise)."""
+    ``init``: "torch" (PyTorch's default), "book" (weights N(0, 0.01^2), zero biases, as
+    tinygrad_edu's SimpleConvNet) or "he" (He normal, std sqrt(2 / fan_in), zero biases).
+    E uses the same init as the tinygrad_edu side: its epoch count depends on it."""
     torch.manual_seed(0)
     model = tnn.Sequential(
         tnn.Conv2d(1, 30, 5), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
         tnn.Linear(30 * 12 * 12, 100), tnn.ReLU(), tnn.Linear(100, 10))
-    if book_init:
+    if init != "torch":
         with torch.no_grad():
             for name, p in model.named_parameters():
-                if name.endswith("weight"):
+                if name.endswith("bias"):
+                    p.zero_()
+                elif init == "book":
                     p.normal_(0.0, 0.01)
                 else:
-                    p.zero_()
+                    fan_in = p[0].numel()
+                    p.normal_(0.0, (2.0 / fan_in) ** 0.5)
     return model
 
 
@@ -120,7 +124,7 @@ def workload_D(quick: bool) -> Workload:
     return Workload(run, per=1, unit=f"{len(x)} images", note=source)
 
 
-def workload_E(quick: bool, max_epochs: int = E_MAX_EPOCHS) -> dict:
+def workload_E(quick: bool, max_epochs: int = E_MAX_EPOCHS, init: str = "book") -> dict:
     """Train with Adam lr 1e-3, batch 100, until the test accuracy reaches 98.9%."""
     x_train, t_train = mnist_train()
     x_test, t_test, _ = mnist_test()
@@ -128,7 +132,7 @@ def workload_E(quick: bool, max_epochs: int = E_MAX_EPOCHS) -> dict:
         x_train, t_train, max_epochs = x_train[:1000], t_train[:1000], 1
     x_train, t_train = torch.from_numpy(x_train), torch.from_numpy(t_train)
     x_test, t_test = torch.from_numpy(x_test), torch.from_numpy(t_test)
-    model = simple_convnet(book_init=True)
+    model = simple_convnet(init)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     history, train_seconds, start = [], 0.0, time.perf_counter()
