@@ -10,6 +10,7 @@ Components (layers, activations, losses, optimizers, initializers) come from plu
 them as ``nn.Conv2d``, ``F.relu``, ``optim.Adam``, ``init.he`` or by name through ``registry``.
 Importing this package loads no plugin: they are loaded on the first lookup.
 """
+import tinygrad_edu._malloc  # noqa: F401  (first: see its docstring)
 from tinygrad_edu import functional, functional as F, init, nn, optim, plugins, registry
 from tinygrad_edu.autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_edu.components import Check, Component, InitializerCheck, OptimizerCheck
