@@ -123,7 +123,7 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
             for x, gx in zip(ctx.inputs, gxs):
                 if gx is None or not x.requires_grad:
                     continue
-                if gx.shape != x.shape:
+                if gx.data.shape != x.data.shape:
                     gx = _reduce_to_shape(gx, x.shape, type(ctx).__name__)
                 _accumulate(grads, x, gx, create_graph)
             if not retain_graph:

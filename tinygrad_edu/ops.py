@@ -31,7 +31,7 @@ class Sub(Function):
         return a - b
 
     def backward(self, gy):
-        return gy, -gy
+        return gy, (-gy if self.needs_input_grad[1] else None)
 
 
 class Mul(Function):
