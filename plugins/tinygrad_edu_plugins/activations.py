@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from tinygrad_edu.autograd import is_grad_enabled
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.function import Function
 from tinygrad_edu.hookspecs import hookimpl
@@ -58,7 +59,8 @@ class ReLU(Function):
     """y = max(x, 0);  dy/dx = 1 for x > 0, 0 for x < 0 (and 0 at x = 0, like the book)"""
 
     def forward(self, x):
-        self.mask = x > 0
+        if is_grad_enabled():        # the mask is for backward: inference (no_grad) skips it
+            self.mask = x > 0
         return np.maximum(x, 0)
 
     def backward(self, gy):

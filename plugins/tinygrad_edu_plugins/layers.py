@@ -252,7 +252,9 @@ class Conv2dFunction(Function):
             gx = Tensor(col2im(dY @ W.data.reshape(FN, -1), x.shape, *geometry)) \
                 if need_x else None
             gW = Tensor((dY.T @ self.col).reshape(W.shape)) if need_W else None
-            gb = Tensor(dY.sum(axis=0)) if need_b else None
+            # the bias gradient sums dY over its rows; as a matrix product (ones @ dY) BLAS does
+            # it 5x faster than numpy's reduction over the first axis of a thin matrix
+            gb = Tensor(np.ones(dY.shape[0], dtype=dY.dtype) @ dY) if need_b else None
         return (gx, gW, gb) if has_bias else (gx, gW)
 
 
@@ -351,7 +353,7 @@ class MaxPool2dFunction(Function):
         out = None
         for window in self.geometry.windows(OH, OW):
             if out is None:
-                out = self.xp[window].copy()
+                out = self.xp[window].copy(order="K")   # keep x's memory order (see below)
             else:
                 np.maximum(out, self.xp[window], out=out)
         return out
@@ -359,7 +361,7 @@ class MaxPool2dFunction(Function):
     def backward(self, gy):
         # which offset holds each window's maximum: the first one equal to the output
         out = self.output.data
-        undecided = np.ones(out.shape, dtype=bool)
+        undecided = np.ones_like(out, dtype=bool)
         hits = []
         for window in self.geometry.windows(*out.shape[2:]):
             hit = self.xp[window] == out
@@ -367,7 +369,14 @@ class MaxPool2dFunction(Function):
             undecided ^= hit
             hits.append(hit)
         x_shape = self.inputs[0].shape
-        return _WindowScatter(self.geometry, x_shape, self.xp.shape, hits)(gy)
+        return _WindowScatter(self.geometry, x_shape, self.xp.shape, hits, like=self.xp)(gy)
+
+
+def _like(a, template):
+    """``a`` copied into the memory order of ``template`` (same shape)."""
+    out = np.empty_like(template, dtype=a.dtype)
+    out[...] = a
+    return out
 
 
 class _WindowScatter(Function):
@@ -375,16 +384,24 @@ class _WindowScatter(Function):
     (weight_k: the 0/1 max-pooling masks, or 1/(kh*kw) for average pooling); the adjoint of
     :class:`_WindowGather`, so the pooling backward is differentiable again."""
 
-    def __init__(self, geometry, x_shape, padded_shape, weights):
+    def __init__(self, geometry, x_shape, padded_shape, weights, like=None):
         self.geometry, self.x_shape, self.padded_shape = geometry, x_shape, padded_shape
         self.weights = weights
+        self.like = like
 
     def forward(self, g):
         OH, OW = g.shape[2:]
         windows = list(self.geometry.windows(OH, OW))
         weights = self.weights if isinstance(self.weights, list) else [self.weights] * len(windows)
         if self.geometry.tiles_exactly(self.x_shape):
-            dx = np.empty(self.padded_shape, dtype=g.dtype)   # every pixel is written once
+            if self.like is not None:
+                # dx in the memory order of the forward input (channels-last after Conv2d), so
+                # that the ReLU and Conv2d backward read it contiguously
+                dx = np.empty_like(self.like, dtype=g.dtype)
+                if weights[0].shape == g.shape and g.strides != weights[0].strides:
+                    g = _like(g, weights[0])
+            else:
+                dx = np.empty(self.padded_shape, dtype=g.dtype)   # every pixel is written once
             for window, w in zip(windows, weights):
                 np.multiply(g, w, out=dx[window])
         else:
