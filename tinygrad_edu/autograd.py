@@ -97,7 +97,8 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     order = topological_order(roots)
     grads: dict[int, Tensor] = {}
     for root, g in zip(roots, root_grads):
-        _accumulate(grads, root, g, create_graph)
+        previous = grads.get(id(root))
+        grads[id(root)] = g if previous is None else _add(previous, g, create_graph)
     wanted = None if inputs is None else {id(x) for x in inputs}
     captured: dict[int, Tensor] = {}
 
@@ -125,18 +126,13 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                     continue
                 if gx.data.shape != x.data.shape:
                     gx = _reduce_to_shape(gx, x.shape, type(ctx).__name__)
-                _accumulate(grads, x, gx, create_graph)
+                previous = grads.get(id(x))
+                grads[id(x)] = gx if previous is None else _add(previous, gx, create_graph)
             if not retain_graph:
                 ctx.release()
     if inputs is None:
         return None
     return tuple(captured.get(id(x)) for x in inputs)
-
-
-def _accumulate(grads, tensor, g, create_graph):
-    key = id(tensor)
-    previous = grads.get(key)
-    grads[key] = g if previous is None else _add(previous, g, create_graph)
 
 
 def _add(a, b, create_graph):

@@ -52,12 +52,16 @@ class Function:
             for x in xs:
                 if x.requires_grad:
                     self.inputs = xs
-                    self.needs_input_grad = tuple([x.requires_grad for x in xs])
                     self._output = weakref.ref(out)
                     out.requires_grad = True
                     out._ctx = self
                     break
         return out
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        """Which inputs need a gradient: backward may skip the work for the others."""
+        return tuple([x.requires_grad for x in self.inputs])
 
     @property
     def output(self):

@@ -143,8 +143,19 @@ class Tanh(Function):
         return np.tanh(x)
 
     def backward(self, gy):
-        y = self.output
+        return TanhGrad()(gy, self.output)
+
+
+class TanhGrad(Function):
+    """gx = gy * (1 - y**2), tanh's backward as one op (three separate ops cost three times the
+    per-op overhead on every backward);  dgx/dgy = 1 - y**2,  dgx/dy = -2 gy y"""
+
+    def forward(self, gy, y):
         return gy * (1 - y * y)
+
+    def backward(self, g):
+        gy, y = self.inputs
+        return g * (1 - y * y), g * -2 * gy * y
 
 
 class Abs(Function):
