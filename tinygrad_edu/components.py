@@ -35,6 +35,9 @@ class Check:
     cases         for layers and parametrised components: ``lambda st: strategy`` producing
                   ``(kwargs, input_shape)`` pairs; the suite builds ``obj(**kwargs)`` and feeds it
                   an input of ``input_shape``. For activations the kwargs go to the call.
+    build         for layers whose constructor cannot take the drawn kwargs directly
+                  (``Sequential(*layers)``): ``build(**kwargs)`` makes the layer instead of
+                  ``obj(**kwargs)``
     distinct      values must not tie (max pooling, max): the suite draws distinct values
     atol, rtol    tolerances for gradcheck (float64)
     """
@@ -45,6 +48,7 @@ class Check:
     ndim: tuple[int, int] = (1, 3)
     second_order: bool = True
     cases: Callable[[Any], Any] | None = None
+    build: Callable[..., Any] | None = None
     distinct: bool = False
     atol: float = 1e-5
     rtol: float = 1e-3

@@ -718,6 +718,22 @@ def _affine_cases(st):
     return case()
 
 
+def _two_layer_sequential(in_features, hidden, out_features, seed, dtype):
+    """Sequential(Affine, tanh, Affine): what the conformance suite checks Sequential with."""
+    return Sequential(Affine(in_features, hidden, seed=seed, dtype=dtype), Tensor.tanh,
+                      Affine(hidden, out_features, seed=seed + 1, dtype=dtype))
+
+
+def _sequential_cases(st):
+    @st.composite
+    def case(draw):
+        kwargs = {"in_features": draw(st.integers(1, 4)), "hidden": draw(st.integers(1, 4)),
+                  "out_features": draw(st.integers(1, 3)), "seed": draw(st.integers(0, 2**16)),
+                  "dtype": np.float64}
+        return kwargs, (draw(st.integers(1, 3)), kwargs["in_features"])
+    return case()
+
+
 def _conv_cases(st):
     @st.composite
     def case(draw):
@@ -795,5 +811,6 @@ def register_layers():
                   check=Check(cases=lambda st: _batchnorm_cases(st, (2, 3)), domain=(-3.0, 3.0))),
         Component("batchnorm2d", BatchNorm2d, aliases=("batch_norm2d",),
                   check=Check(cases=lambda st: _batchnorm_cases(st, (4,)), domain=(-3.0, 3.0))),
-        Component("sequential", Sequential),
+        Component("sequential", Sequential,
+                  check=Check(cases=_sequential_cases, build=_two_layer_sequential)),
     ]

@@ -604,7 +604,7 @@ def _layer_gradient(comp: Component, check: Check, order: int = 1):
         try:
             if order == 1:
                 _check_layer_dtype(comp, data, kwargs, x)
-            layer = comp.obj(**kwargs)
+            layer = (check.build or comp.obj)(**kwargs)
             named = _float_parameters(layer, np.float64)
             params = [p for _, p in named]
             names = ["input x"] + [f"parameter {n!r}" for n, _ in named]
@@ -634,7 +634,7 @@ def _layer_gradient(comp: Component, check: Check, order: int = 1):
 
 def _check_layer_dtype(comp, data, kwargs, x):
     """With float32 parameters, a float32 input gives a float32 output."""
-    layer = comp.obj(**kwargs)
+    layer = (comp.check.build or comp.obj)(**kwargs)
     _float_parameters(layer, np.float32)
     y = layer(Tensor(x.astype(np.float32)))
     if not isinstance(y, Tensor):
