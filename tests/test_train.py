@@ -393,3 +393,73 @@ def test_keyboard_interrupt_during_evaluation_records_no_half_evaluation():
                                           verbose=False)
     assert h.interrupted and len(h.loss) == 4
     assert h.epochs == h.train_acc == h.test_acc == h.train_loss == h.times == []
+
+
+# ---------------------------------------------------------------- learning-rate schedules
+
+
+def test_cosine_schedule_by_name_sets_lr_every_iteration_and_is_recorded():
+    from tinygrad_edu.schedules import Cosine
+    x, t = blobs(100)
+    trainer = Trainer(TinyMLP(), optimizer="sgd", lr=0.1)
+    h = trainer.fit(x, t, epochs=2, batch_size=25, progress=False, lr_schedule="cosine")
+    expected = [Cosine(0.1, 8)(i) for i in range(8)]          # 2 epochs x 4 batches
+    assert h.lr == pytest.approx(expected) and h.lr[0] == pytest.approx(0.1)
+    assert h.lr_schedule == "Cosine(lr0=0.1, total_steps=8, lr_min=0.0)"
+    assert trainer.optimizer.lr == pytest.approx(expected[-1])   # the last value is kept
+    # a second fit starts its schedule again from the trainer's base lr, not the decayed one
+    trainer.fit(x, t, epochs=1, batch_size=25, progress=False, lr_schedule="cosine")
+    assert h.lr[8:] == pytest.approx([Cosine(0.1, 4)(i) for i in range(4)])
+    assert trainer.base_lr == 0.1 and len(h.lr) == len(h.loss) == 12
+
+
+def test_fixed_lr_is_recorded_without_a_schedule():
+    x, t = blobs(100)
+    h = Trainer(TinyMLP(), optimizer="sgd", lr=0.05).fit(x, t, epochs=1, batch_size=50, progress=False)
+    assert h.lr == [0.05, 0.05] and h.lr_schedule is None
+
+
+def test_callable_schedule_gets_the_step_of_this_fit_and_really_drives_the_optimizer():
+    x, t = blobs(100)
+    model = TinyMLP()
+    before = params_of(model)
+    steps = []
+
+    def frozen(step):            # lr 0: SGD must leave every parameter as it was
+        steps.append(step)
+        return 0.0
+    trainer = Trainer(model, optimizer="sgd", lr=0.5)
+    trainer.fit(x, t, epochs=2, batch_size=50, progress=False, lr_schedule=frozen)
+    assert steps == [0, 1, 2, 3]
+    after = params_of(model)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    trainer.fit(x, t, epochs=1, batch_size=50, progress=False, lr_schedule=frozen)
+    assert steps[4:] == [0, 1]                  # counted from the start of each fit
+    # and a non-zero scheduled lr does move them (same model, same data)
+    trainer.fit(x, t, epochs=1, batch_size=50, progress=False, lr_schedule=lambda step: 0.5)
+    assert not np.array_equal(after["W1"], model.W1.data)
+
+
+def test_plugins_see_the_scheduled_lr_before_the_batch(plugin):
+    seen = []
+
+    class Watch:
+        @hookimpl
+        def before_batch(self, trainer, iteration):
+            seen.append(trainer.optimizer.lr)
+    plugin(Watch(), "lr-watch")
+    x, t = blobs(40)
+    Trainer(TinyMLP(), lr=1.0).fit(x, t, epochs=1, batch_size=10, progress=False,
+                                   lr_schedule=lambda step: 0.1 * (step + 1))
+    assert seen == pytest.approx([0.1, 0.2, 0.3, 0.4])
+
+
+def test_bad_schedules_give_clear_errors():
+    from tinygrad_edu.train import fit
+    x, t = blobs(20)
+    with pytest.raises(ValueError, match="unknown learning-rate schedule 'cosin'"):
+        Trainer(TinyMLP(), lr=0.1).fit(x, t, progress=False, lr_schedule="cosin")
+    with pytest.raises(ValueError, match=r"gave lr = -1\.0 at step 0"):
+        fit(TinyMLP(), x, t, lr=0.1, progress=False, lr_schedule=lambda step: -1.0)
+    with pytest.raises(TypeError, match="lr_schedule must be"):
+        Trainer(TinyMLP(), lr=0.1).fit(x, t, progress=False, lr_schedule=0.01)

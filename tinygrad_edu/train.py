@@ -11,7 +11,11 @@ One iteration is the four steps of chapter 4 of the book, with autodiff doing st
 2. ``L = loss(model(x), t) (+ model.regularization())``, then ``L.backward()`` fills every
    ``p.grad`` with dL/dp,
 3. ``optimizer.step()`` updates every parameter in place (``p ← p − lr·dL/dp`` for SGD),
-4. the loss is recorded in ``history.loss``.
+4. the loss is recorded in ``history.loss``, the learning rate used in ``history.lr``.
+
+A learning-rate schedule (``fit(..., lr_schedule="cosine")`` or any callable ``step -> lr``,
+see :mod:`tinygrad_edu.schedules`) sets ``optimizer.lr = schedule(step)`` before step 1 of
+every iteration; ``step`` counts the iterations of this ``fit`` call from 0.
 
 After each epoch (every ``eval_every`` epochs, and always after the last) the model is
 evaluated on the training and test data in eval mode (Dropout off, BatchNorm running
@@ -43,7 +47,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from tinygrad_edu import plugins, registry
+from tinygrad_edu import plugins, registry, schedules
 from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.data import DataLoader
 from tinygrad_edu.module import Module
@@ -150,6 +154,8 @@ class History:
     train_loss, train_acc, test_loss, test_acc
                  the evaluations (eval mode); test_* are empty without test data
     times        seconds since the start of fit at each evaluation
+    lr           the learning rate of every iteration (what the optimizer used)
+    lr_schedule  the schedule of the last fit, as its repr (None: a fixed learning rate)
     interrupted  True if Ctrl-C ended the run; stopped_early: a plugin set stop_training
     """
 
@@ -161,6 +167,8 @@ class History:
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    lr_schedule: str | None = None
     interrupted: bool = False
     stopped_early: bool = False
     elapsed: float = 0.0
@@ -216,7 +224,9 @@ class Trainer:
                        subset; None: all of them). Evaluation costs a forward pass over the data.
 
     Attributes plugins may use: ``model``, ``optimizer``, ``loss_fn``, ``history``,
-    ``epoch``, ``iteration``, ``stop_training``.
+    ``epoch``, ``iteration``, ``stop_training``, ``base_lr`` (the optimizer's learning rate
+    when the trainer was built: where a named schedule starts), ``lr_schedule`` (the schedule
+    of the current or last fit, or None).
     """
 
     def __init__(self, model: Module, loss="softmax_cross_entropy", optimizer="sgd",
@@ -237,6 +247,9 @@ class Trainer:
         self.iteration = 0          # iterations done, over all fit() calls
         self.epochs_done = 0        # complete epochs, over all fit() calls
         self._active: dict[str, bool] | None = None   # hooks implemented, during fit()
+        self.base_lr = float(self.optimizer.lr)
+        self.lr_schedule: Callable[[int], float] | None = None
+        self._schedule_start = 0    # self.iteration when the running fit began
 
     def _make_optimizer(self, optimizer, lr, kwargs) -> Optimizer:
         if isinstance(optimizer, Optimizer):
@@ -286,7 +299,7 @@ class Trainer:
     def fit(self, x_train, t_train, x_test=None, t_test=None, epochs: int = 1,
             batch_size: int = 100, seed: int | None = None, eval_every: int = 1,
             progress: bool = True, verbose: bool | None = None, shuffle: bool = True,
-            drop_last: bool = False) -> History:
+            drop_last: bool = False, lr_schedule: schedules.ScheduleLike = None) -> History:
         """Train for ``epochs`` passes over ``(x_train, t_train)``; returns :attr:`history`
         (which keeps growing if ``fit`` is called again).
 
@@ -296,6 +309,10 @@ class Trainer:
                         None: a different order every run)
         progress        show a tqdm progress bar over the iterations (on stderr)
         verbose         print one line per evaluation (default: same as ``progress``)
+        lr_schedule     None (the optimizer's lr, fixed), a name (``"cosine"``: from
+                        :attr:`base_lr` to 0 over the ``epochs · batches`` iterations of this
+                        fit; ``"constant"``) or a callable ``step -> lr``, called with the
+                        iteration of this fit (0, 1, ...); the optimizer keeps the last value
         """
         model = self.model
         dtype = _model_dtype(model)
@@ -313,6 +330,7 @@ class Trainer:
         verbose = progress if verbose is None else verbose
 
         loader = DataLoader(x_train, t_train, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        self.lr_schedule = schedules.make_schedule(lr_schedule, self.base_lr, epochs * len(loader))
         train_eval = (x_train, t_train)
         if self.eval_train_samples is not None and self.eval_train_samples < len(x_train):
             pick = np.random.default_rng(seed).choice(len(x_train), self.eval_train_samples, replace=False)
@@ -322,6 +340,8 @@ class Trainer:
         self._active = self._hooks()
         active = self._active
         history = self.history
+        history.lr_schedule = None if self.lr_schedule is None else repr(self.lr_schedule)
+        self._schedule_start = self.iteration
         self.stop_training = False
         history.interrupted = history.stopped_early = False
         start_time = time.perf_counter()
@@ -383,10 +403,13 @@ class Trainer:
             epoch_losses: list[float] = []
             for x_batch, t_batch in loader:
                 it = self.iteration
+                if self.lr_schedule is not None:
+                    self.optimizer.lr = self._scheduled_lr(it - self._schedule_start)
                 if active["before_batch"]:
                     plugins.call_hook("before_batch", trainer=self, iteration=it)
                 value = self.train_step(x_batch, t_batch)
                 history.loss.append(value)
+                history.lr.append(self.optimizer.lr)
                 epoch_losses.append(value)
                 self.iteration = it + 1
                 if bar is not None:
@@ -412,6 +435,13 @@ class Trainer:
                 plugins.call_hook("after_epoch", trainer=self, epoch=epoch, logs=logs)
             if guard.requested or self.stop_training:
                 return
+
+    def _scheduled_lr(self, step: int) -> float:
+        lr = float(self.lr_schedule(step))
+        if not (lr >= 0 and math.isfinite(lr)):
+            raise ValueError(f"fit: the learning-rate schedule {self.lr_schedule!r} gave lr = {lr!r} "
+                             f"at step {step}; a learning rate must be a finite number >= 0")
+        return lr
 
     def _evaluate(self, train_data, test_data, epoch, start_time) -> dict[str, float]:
         """Evaluate, then record everything at once (an interrupted evaluation records nothing,
