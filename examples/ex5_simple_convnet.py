@@ -3,6 +3,16 @@
     conv 30 filters 5x5 → ReLU → 2x2 max pool → affine 100 → ReLU → affine 10
     loss: softmax cross-entropy; optimizer: Adam, lr 0.001; mini-batches of 100
 
+Two training recipes (``--recipe``), both with He initialisation and batches of 100:
+
+    book  (default) Adam with a fixed lr 0.001, up to 20 epochs: the book's method. On the full
+          MNIST the test accuracy climbs to 98.6-98.8% in a few epochs and then wanders there;
+          98.9% is crossed by a lucky fluctuation (epoch 13 with seed 0).
+    fast  Adam with lr 0.002 decayed to 0 by a cosine schedule over 5 epochs, applied at every
+          iteration: lr_t = 0.002 · ½(1 + cos(π t / T)), T = 5 · 600 iterations. The larger
+          lr learns faster at first; the decay then lets the last epoch settle into the
+          minimum instead of jumping around it: about 99% after 5 epochs.
+
 Each epoch is one pass over the shuffled training images; after it the whole test set is
 evaluated and the test accuracy is printed with the wall time so far. ``--until 0.989`` stops
 as soon as the test accuracy reaches 98.9% (the book reports 98.9% after 20 epochs).
@@ -19,6 +29,7 @@ What data it trains on is printed and recorded. Out of the box that is the embed
 NOT comparable with the 98.9% on the full 60,000 / 10,000 images. For the full data:
 
     python examples/ex5_simple_convnet.py --data ../shared/data/mnist --until 0.989
+    python examples/ex5_simple_convnet.py --data ../shared/data/mnist --recipe fast
     python examples/ex5_simple_convnet.py             # embedded sample, 20 epochs
     python examples/ex5_simple_convnet.py --quick     # seconds: 2,000 images, 1 epoch
 """
@@ -32,13 +43,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however this is run
 
 import _common  # noqa: E402
-from tinygrad_edu import Tensor, nn, optim  # noqa: E402
+from tinygrad_edu import Tensor, nn, optim, schedules  # noqa: E402
 from tinygrad_edu import functional as F  # noqa: E402
 from tinygrad_edu.data import DataLoader  # noqa: E402
 from tinygrad_edu.plots import new_figure, plot_history, save_figure  # noqa: E402
 from tinygrad_edu.serialization import save_params  # noqa: E402
 
 NAME = "ex5_simple_convnet"
+#: The training recipes of --recipe: Adam's learning rate, the default number of epochs, and
+#: whether the learning rate decays to 0 by a cosine schedule over those epochs.
+RECIPES = {"book": {"lr": 0.001, "epochs": 20, "cosine": False},
+           "fast": {"lr": 0.002, "epochs": 5, "cosine": True}}
 
 
 class SimpleConvNet(nn.Module):
@@ -60,15 +75,22 @@ class SimpleConvNet(nn.Module):
 
 def main(argv=None):
     parser = _common.make_parser(NAME, __doc__.splitlines()[0])
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="book",
+                        help="book: Adam lr 0.001, fixed (default); fast: Adam lr 0.002 decayed "
+                             "to 0 by a cosine schedule over --epochs (default 5)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="most epochs to train (default: 20; 1 with --quick)")
+                        help="most epochs to train (default: 20 for book, 5 for fast; 1 with "
+                             "--quick); the fast recipe's schedule spans them")
     parser.add_argument("--until", type=float, default=None, metavar="ACC",
                         help="stop as soon as the test accuracy reaches ACC (e.g. 0.989)")
     parser.add_argument("--weight-init", default="he",
                         help="initializer name or a std such as 0.01 (the book's); default: he")
-    parser.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate (default: 0.001)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="Adam's (initial) learning rate (default: the recipe's, 0.001 / 0.002)")
     args = _common.parse(parser, argv)
-    epochs = args.epochs or (1 if args.quick else 20)
+    recipe = RECIPES[args.recipe]
+    lr = recipe["lr"] if args.lr is None else args.lr
+    epochs = args.epochs or (1 if args.quick else recipe["epochs"])
     try:
         weight_init = float(args.weight_init)
     except ValueError:
@@ -84,31 +106,43 @@ def main(argv=None):
 
     model = SimpleConvNet(weight_init=weight_init, seed=args.seed)
     filters_before = model.conv.W.data.copy()
-    optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(x_train, t_train, batch_size=100, shuffle=True, seed=args.seed + 1)
-    history = {"loss": [], "epochs": [], "train_acc": [], "test_acc": [], "seconds": []}
+    # the learning rate of each iteration: fixed (book), or cosine decay to 0 over all epochs
+    schedule = schedules.cosine(lr, epochs * len(loader)) if recipe["cosine"] else schedules.constant(lr)
+    print(f"recipe {args.recipe}: Adam, learning rate {schedule}, batch 100, {weight_init} init")
+    history = {"loss": [], "epochs": [], "train_acc": [], "test_acc": [], "seconds": [],
+               "train_seconds": []}
+    train_seconds = 0.0
     reached = None
     progress = None if args.quick else _progress_bar()
-    print(f"{'epoch':>5} {'train loss':>10} {'test acc':>9} {'wall time':>10}")
+    print(f"{'epoch':>5} {'train loss':>10} {'test acc':>9} {'wall time':>10} {'training':>9}")
     for epoch in range(1, epochs + 1):
         model.train()
         batches = progress(loader, f"epoch {epoch}") if progress else loader
         start = len(history["loss"])
+        epoch_start = watch()
         for x, t in batches:
+            optimizer.lr = schedule(len(history["loss"]))   # step = iterations done so far
             loss = F.softmax_cross_entropy(model(Tensor(x)), t)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             history["loss"].append(loss.item())
+        train_seconds += watch() - epoch_start
+        history["train_seconds"].append(train_seconds)
         test_acc = _common.accuracy(model, x_test, t_test, batch_size=500)
         history["epochs"].append(epoch)
         history["test_acc"].append(test_acc)
         history["seconds"].append(watch())
         mean_loss = float(np.mean(history["loss"][start:]))
-        print(f"{epoch:>5} {mean_loss:>10.4f} {test_acc:>9.4f} {watch():>9.1f}s", flush=True)
+        print(f"{epoch:>5} {mean_loss:>10.4f} {test_acc:>9.4f} {watch():>9.1f}s {train_seconds:>8.1f}s",
+              flush=True)
         if args.until is not None and test_acc >= args.until:
-            reached = {"epoch": epoch, "seconds": watch(), "test_acc": test_acc}
-            print(f"reached {args.until:.1%} test accuracy after {epoch} epoch(s), {watch():.0f} s")
+            reached = {"epoch": epoch, "seconds": watch(), "train_seconds": train_seconds,
+                       "test_acc": test_acc}
+            print(f"reached {args.until:.1%} test accuracy after {epoch} epoch(s), {watch():.0f} s "
+                  f"({train_seconds:.0f} s of it training)")
             break
     seconds = watch()
     history["train_acc"] = [None] * (len(history["epochs"]) - 1) + [
@@ -128,14 +162,16 @@ def main(argv=None):
                              "after − before (what was learned)": filters_after - filters_before},
                             args.out / "filters.png"),
                plot_history(history, args.out / "curves.png", smooth_window=25,
-                            title=f"SimpleConvNet, Adam lr {args.lr:g}, on {source}")]
+                            title=f"SimpleConvNet, {args.recipe} recipe (Adam lr {lr:g}"
+                                  f"{', cosine decay' if recipe['cosine'] else ''}), on {source}")]
     params = save_params(model, args.out / "params.npz")
     results = {"source": source, "full_mnist": full_mnist, "train_size": len(x_train),
-               "test_size": len(x_test), "weight_init": weight_init, "lr": args.lr,
-               "batch_size": 100, "epochs_run": len(history["epochs"]), "until": args.until,
+               "test_size": len(x_test), "weight_init": weight_init, "recipe": args.recipe,
+               "lr": lr, "lr_schedule": repr(schedule), "batch_size": 100, "epochs_run": len(history["epochs"]), "until": args.until,
                "reached": reached, "final_test_acc": final,
                "final_train_acc": history["train_acc"][-1], "seconds": seconds,
-               "test_acc_per_epoch": history["test_acc"], "seconds_per_epoch": history["seconds"],
+               "train_seconds": train_seconds, "test_acc_per_epoch": history["test_acc"], "seconds_per_epoch": history["seconds"],
+               "train_seconds_per_epoch": history["train_seconds"],
                "figures": [p.name for p in figures], "params": params.name}
     print("figures: " + ", ".join(str(p) for p in figures) + f"; parameters: {params}")
     _common.write_results(args, NAME, results)

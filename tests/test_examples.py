@@ -251,6 +251,25 @@ def test_simple_convnet_learns_and_is_honest_about_the_data(ex5):
     with np.load(ex5.out / r["params"]) as params:
         shapes = {k: params[k].shape for k in params.files}
     assert (30, 1, 5, 5) in shapes.values() and (4320, 100) in shapes.values()
+    # the default recipe is the book's: Adam with a fixed lr 0.001
+    assert r["recipe"] == "book" and r["lr"] == 0.001 and r["lr_schedule"] == "Constant(lr0=0.001)"
+    assert 0 < r["train_seconds"] <= r["seconds"]
+
+
+@pytest.fixture(scope="module")
+def ex5_fast(tmp_path_factory):
+    return run_example(tmp_path_factory, "ex5_simple_convnet", "--recipe", "fast", "--epochs", "2")
+
+
+def test_simple_convnet_fast_recipe_decays_lr_by_cosine_and_learns(ex5_fast):
+    r = ex5_fast.results
+    # quick mode: 2,000 images = 20 batches per epoch, so the cosine spans 2 x 20 iterations
+    assert r["recipe"] == "fast" and r["lr"] == 0.002
+    assert r["lr_schedule"] == "Cosine(lr0=0.002, total_steps=40, lr_min=0.0)"
+    assert "recipe fast" in ex5_fast.stdout and r["epochs_run"] == 2 and r["reached"] is None
+    assert r["final_test_acc"] > 0.7, "the fast recipe learns at least as well as 20 book steps"
+    assert len(r["train_seconds_per_epoch"]) == 2 and r["train_seconds_per_epoch"][0] > 0
+    ex5_fast.assert_figures()
 
 
 # ---------------------------------------------------------------- plugins join the comparisons
