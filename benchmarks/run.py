@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick              # one tiny repetition of each (a smoke test)
     python benchmarks/run.py --only A,C --repeat 50 --json out.json
     python benchmarks/run.py --only E             # time to 98.9% MNIST test accuracy (minutes)
+    python benchmarks/run.py --only E --e-recipe book   # the book's method: about 20 epochs
 
 Every (workload, framework) pair runs in a fresh Python process, so the frameworks never share
 thread pools or memory, and the peak RSS of F is that framework's alone. Both sides get the same
@@ -29,8 +30,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from spec import (DEFAULT_REPEAT, DESCRIPTIONS, E_MAX_EPOCHS, GOAL_TEXT,  # noqa: E402
-                  QUICK_REPEAT, WARMUP)
+from spec import (DEFAULT_REPEAT, DESCRIPTIONS, E_DEFAULT_RECIPE, E_RECIPES,  # noqa: E402
+                  GOAL_TEXT, QUICK_REPEAT, WARMUP, e_recipe)
 from timing import (DEFAULT_THREADS, cpu_busy_fraction, format_seconds,  # noqa: E402
                     limit_blas_threads, machine_description, measure, peak_rss_mib, summarize)
 
@@ -44,7 +45,7 @@ BUSY = 0.10
 # --------------------------------------------------------------------------- the worker
 
 def worker(framework: str, workload: str, repeat: int, quick: bool, threads: int,
-           max_epochs: int, e_init: str = "book") -> dict:
+           recipe=None) -> dict:
     """Run one workload of one framework in this (fresh) process and return its result."""
     rss_start = peak_rss_mib()
     module = __import__(FRAMEWORKS[framework])
@@ -52,8 +53,9 @@ def worker(framework: str, workload: str, repeat: int, quick: bool, threads: int
             "threads": {**module.set_threads(threads), **limit_blas_threads(threads)}}
     rss_imported = peak_rss_mib()
     if workload == "E":
-        return {**info, "kind": "training", "init": e_init,
-                **module.workload_E(quick, max_epochs, e_init)}
+        recipe = recipe or e_recipe()
+        return {**info, "kind": "training", "recipe": recipe.describe(), "init": recipe.init,
+                **module.workload_E(quick, recipe)}
     job = getattr(module, f"workload_{workload}")(quick)
     warmup = 0 if quick else WARMUP[workload]
     samples = measure(job.run, repeat, warmup=warmup, per=job.per)
@@ -82,8 +84,9 @@ def run_worker(framework, workload, args, repeat) -> dict:
         env.pop("OPENBLAS_CORETYPE", None)
         env.pop("OPENBLAS_L2_SIZE", None)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, workload,
-               "--repeat", str(repeat), "--threads", str(args.threads),
-               "--max-epochs", str(args.max_epochs), "--e-init", args.e_init] \
+               "--repeat", str(repeat), "--threads", str(args.threads), "--e-recipe", args.e_recipe] \
+        + (["--e-init", args.e_init] if args.e_init else []) \
+        + (["--max-epochs", str(args.max_epochs)] if args.max_epochs else []) \
         + (["--quick"] if args.quick else [])
     busy = cpu_busy_fraction()
     started = time.perf_counter()
@@ -176,7 +179,7 @@ def notes(results: dict) -> list[str]:
                              f"{r['steps']} steps (after imports {r['rss_after_import_mib']:.0f}"
                              f" MiB, bare interpreter {r['rss_interpreter_mib']:.0f} MiB)")
             if r["kind"] == "training":
-                lines.append(f"E {r['framework']} ({r.get('init', 'book')} init): accuracy per epoch "
+                lines.append(f"E {r['framework']} ({r.get('recipe', r.get('init'))}): accuracy per epoch "
                              + ", ".join(f"{a:.2%}" for a in r["history"])
                              + f"; training {r['train_seconds']:.1f} s, wall with evaluation "
                              f"{r['wall_seconds']:.1f} s")
@@ -208,11 +211,16 @@ def main(argv=None) -> int:
                         help="threads for each framework (default %(default)s)")
     parser.add_argument("--frameworks", default="tinygrad,torch",
                         help="comma-separated: tinygrad, torch (torch is skipped when missing)")
-    parser.add_argument("--max-epochs", type=int, default=E_MAX_EPOCHS,
-                        help="E: give up after this many epochs (default %(default)s)")
-    parser.add_argument("--e-init", choices=("book", "he"), default="book",
+    parser.add_argument("--e-recipe", choices=sorted(E_RECIPES), default=E_DEFAULT_RECIPE,
+                        help="E: how to train, the same on both sides. "
+                             + "; ".join(f"{name}: {r.describe()}, at most {r.max_epochs} epochs"
+                                         for name, r in E_RECIPES.items())
+                             + " (default %(default)s)")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="E: give up after this many epochs (default: the recipe's)")
+    parser.add_argument("--e-init", choices=("book", "he"), default=None,
                         help="E: initial weights, the book's N(0, 0.01^2) or He normal "
-                             "(default %(default)s); the same on both sides")
+                             "(default: the recipe's); the same arrays on both sides")
     parser.add_argument("--unset-openblas-coretype", action="store_true",
                         help="drop OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the workers")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"),
@@ -222,7 +230,7 @@ def main(argv=None) -> int:
     if args.worker:
         framework, workload = args.worker
         result = worker(framework, workload, args.repeat, args.quick, args.threads,
-                        args.max_epochs, args.e_init)
+                        e_recipe(args.e_recipe, args.e_init, args.max_epochs))
         print(json.dumps(result))
         return 0
 

@@ -91,3 +91,26 @@ def test_setting_optimizer_lr_from_a_schedule_changes_each_step():
         (p * 1.0).sum().backward()                   # gradient 1: each step moves p by -lr
         opt.step()
     assert p.data[0] == pytest.approx(-1.75)
+
+
+def test_benchmark_E_writes_out_the_same_cosine_for_pytorch():
+    """benchmarks/spec.py gives PyTorch the fast recipe's lr by its own formula; it must agree
+    with tinygrad_edu.schedules.Cosine at every step (benchmarks/ is loaded by path: it is not
+    a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "spec.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_spec", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module              # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    fast, book = module.E_RECIPES["fast"], module.E_RECIPES["book"]
+    ours = Cosine(fast.lr, fast.cosine_epochs * 600)
+    for step in (0, 1, 599, 1500, 2999, 3000, 3500):
+        assert module.e_learning_rate(fast, step) == pytest.approx(ours(step), rel=1e-12, abs=1e-18)
+    assert module.e_learning_rate(book, 1234) == book.lr == 1e-3
+    w = module.e_initial_weights("he")
+    assert w["fc1_W"].shape == (4320, 100) and w["fc1_W"].dtype == np.float32
+    assert w["fc1_W"].std() == pytest.approx(math.sqrt(2 / 4320), rel=0.02)
+    assert not w["conv_b"].any()
