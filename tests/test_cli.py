@@ -115,6 +115,20 @@ def test_train_on_a_tiny_subset_writes_weights_plot_and_history(capsys, tmp_path
     assert accuracy(restored, x, t) > 0.3
 
 
+def test_train_with_a_cosine_learning_rate_schedule(capsys, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, "train", "--model", "mlp", "--source", "sample", "--epochs", "1",
+                         "--limit", "300", "--test-limit", "100", "--batch-size", "50",
+                         "--lr", "0.002", "--lr-schedule", "cosine", "--out", str(out_dir),
+                         "--no-progress")
+    assert code == 0, err
+    history = json.loads((out_dir / "history.json").read_text())
+    lrs = history["lr"]
+    assert lrs[0] == pytest.approx(0.002) and all(a > b for a, b in zip(lrs, lrs[1:]))
+    code, _, err = run(capsys, "train", "--lr-schedule", "linear")
+    assert code == 2 and "invalid choice" in err
+
+
 def test_train_missing_dataset_is_an_error_not_a_traceback(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("TINYGRAD_EDU_OFFLINE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from tinygrad_edu import __version__
+from tinygrad_edu import __version__, schedules
 
 PROG = "tinygrad-edu"
 
@@ -174,7 +174,7 @@ def cmd_train(args) -> int:
           f"{-(-len(x_train) // args.batch_size)} batches of {args.batch_size}")
     history = trainer.fit(x_train, t_train, x_test, t_test, epochs=args.epochs,
                           batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
-                          verbose=True)
+                          verbose=True, lr_schedule=args.lr_schedule)
     if history.interrupted or not history.test_acc:
         final = trainer.evaluate(x_test, t_test)
         test_acc, test_loss = final.accuracy, final.loss
@@ -380,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", default="adam", help=f"any registered optimizer: {_registered('optimizer')} (default: %(default)s)")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: the optimizer's own, 0.001 for adam)")
+    p.add_argument("--lr-schedule", choices=sorted(schedules.NAMED), default=None,
+                   help="decay the learning rate over the run, e.g. cosine: lr * (1 + cos(pi t/T)) / 2 "
+                        "(default: a fixed learning rate)")
     p.add_argument("--epochs", type=_positive_int, default=2, help="passes over the training data (default: %(default)s)")
     p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, the shuffling and dropout (default: %(default)s)")
