@@ -143,6 +143,14 @@ def test_array_interop_repr_detach():
     assert (x > 1.5).data.tolist() == [False, True] and not (x > 1.5).requires_grad
 
 
+def test_a_one_element_tensor_reads_like_a_number():
+    loss = Tensor(np.float32(0.25), requires_grad=True) * 2
+    assert float(loss) == 0.5 and int(Tensor(3.7)) == 3
+    assert f"{loss:.3f}" == "0.500" and bool(Tensor(1.0)) and not Tensor(0.0)
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(Tensor(np.ones(3)))
+
+
 def test_grad_returns_gradients_without_touching_dot_grad():
     x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     (g,) = tg.grad((x ** 2).sum(), [x])

@@ -62,6 +62,14 @@ class Tensor:
     def item(self):
         return self.data.item()
 
+    # a one-element tensor reads like a number: float(loss), f"{loss:.4f}", if flag: ...
+    def __float__(self): return float(self.data)
+    def __int__(self): return int(self.data)
+    def __bool__(self): return bool(self.data)
+
+    def __format__(self, spec):
+        return format(self.data.item(), spec) if spec and self.data.size == 1 else str(self)
+
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extra = f", dtype={self.dtype}"
