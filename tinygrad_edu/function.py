@@ -98,7 +98,9 @@ def _constant(value, float_dtype):
     if float_dtype is not None and isinstance(value, (int, float)):
         return np.array(value, dtype=float_dtype)
     array = np.asarray(value)
-    if float_dtype is not None and array.dtype.kind in "fiub" and array.dtype != float_dtype:
+    # numbers take the float dtype; boolean masks stay boolean (numpy multiplies a bool mask
+    # into a float32 array as float32, without first making a converted copy of the mask)
+    if float_dtype is not None and array.dtype.kind in "fiu" and array.dtype != float_dtype:
         array = array.astype(float_dtype)
     return array
 
