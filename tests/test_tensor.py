@@ -85,7 +85,7 @@ def test_dtype_is_preserved_through_ops_and_backward(dtype):
     x = Tensor(np.linspace(0.5, 1.5, 6, dtype=dtype).reshape(2, 3), requires_grad=True)
     w = Tensor(np.ones((3, 2), dtype=dtype), requires_grad=True)
     y = (x * 2.0 + np.float64(1.0) - np.ones(3)) / 3 + x ** 2 + 1.5 ** x
-    y = y * (x.data > 1.0) + x * np.arange(3)            # a bool mask, an integer array
+    y = y * (x.data > 1.0) + x * np.arange(1, 4)         # a bool mask, an integer array
     y = (y.exp().log().sqrt().tanh() @ w).mean()
     assert y.dtype == dtype
     y.backward()
