@@ -210,6 +210,9 @@ class Conv2dFunction(Function):
         dW = (dY^T @ col).reshape(FN, C, FH, FW),  db = sum of dY over rows,
         dx = col2im(dY @ W.reshape(FN, -1)).
 
+    With a bias, col gets a column of ones and W.reshape(FN, -1) the column b, so that one matrix
+    product adds the bias in forward and yields db next to dW in backward (the sum of dY's rows
+    is dY^T @ ones).
     The columns computed in forward are kept for dW, and col2im is skipped when the input needs
     no gradient (the first layer's input never does). The backward works on numpy arrays; only
     when a graph of the backward is requested (``create_graph=True``) is it rebuilt from the
@@ -229,10 +232,13 @@ class Conv2dFunction(Function):
         N, _, H, Wd = x.shape
         OH = conv_output_size(H, FH, self.stride, self.pad, op="Conv2d (height)")
         OW = conv_output_size(Wd, FW, self.stride, self.pad, op="Conv2d (width)")
-        self.col = im2col(x, FH, FW, self.stride, self.pad)
-        out = self.col @ W.reshape(FN, -1).T
+        # with a bias, col ends in a column of ones and the filters in b: one matrix product
+        # computes col @ W.T + b (a separate `out += b` was a 0.3-0.45 ms pass per step)
+        self.col = im2col(x, FH, FW, self.stride, self.pad, ones_column=b is not None)
+        weights = W.reshape(FN, -1)
         if b is not None:
-            out += b
+            weights = np.concatenate([weights, b[:, None]], axis=1)
+        out = self.col @ weights.T
         return out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)
 
     def backward(self, gy):
@@ -249,12 +255,14 @@ class Conv2dFunction(Function):
             gb = dY.sum(axis=0) if need_b else None
         else:
             dY = gy.data.transpose(0, 2, 3, 1).reshape(-1, FN)
-            gx = Tensor(col2im(dY @ W.data.reshape(FN, -1), x.shape, *geometry)) \
+            # dcol as the transpose of a contiguous (C*FH*FW, N*OH*OW) matrix: the layout
+            # col2im reads fastest (see tinygrad_edu.im2col)
+            gx = Tensor(col2im((W.data.reshape(FN, -1).T @ dY.T).T, x.shape, *geometry)) \
                 if need_x else None
-            gW = Tensor((dY.T @ self.col).reshape(W.shape)) if need_W else None
-            # the bias gradient sums dY over its rows; as a matrix product (ones @ dY) BLAS does
-            # it 5x faster than numpy's reduction over the first axis of a thin matrix
-            gb = Tensor(np.ones(dY.shape[0], dtype=dY.dtype) @ dY) if need_b else None
+            # dY^T @ col gives dW and, from col's column of ones, db = the sum of dY's rows
+            dWb = dY.T @ self.col if need_W or need_b else None
+            gW = Tensor(dWb[:, :C * FH * FW].reshape(W.shape)) if need_W else None
+            gb = Tensor(dWb[:, -1].copy()) if need_b else None
         return (gx, gW, gb) if has_bias else (gx, gW)
 
 
