@@ -31,7 +31,7 @@ class Sub(Function):
         return a - b
 
     def backward(self, gy):
-        return gy, (-gy if self.needs_input_grad[1] else None)
+        return gy, (-gy if self.inputs[1].requires_grad else None)
 
 
 class Mul(Function):
@@ -42,8 +42,8 @@ class Mul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return (gy * b if self.needs_input_grad[0] else None,
-                gy * a if self.needs_input_grad[1] else None)
+        return (gy * b if a.requires_grad else None,
+                gy * a if b.requires_grad else None)
 
 
 class Div(Function):
@@ -55,7 +55,7 @@ class Div(Function):
     def backward(self, gy):
         a, b = self.inputs
         ga = gy / b
-        return ga, (-ga * a / b if self.needs_input_grad[1] else None)
+        return ga, (-ga * a / b if b.requires_grad else None)
 
 
 class Neg(Function):
