@@ -52,6 +52,20 @@ def test_col2im_is_adjoint_of_im2col(geom, seed):
     np.testing.assert_allclose(np.sum(col * y), np.sum(x * back), rtol=1e-10, atol=1e-10)
 
 
+@given(conv_geometry(), st.integers(0, 2**32 - 1))
+def test_col2im_same_result_for_either_memory_order(geom, seed):
+    """col2im sums in the memory order of its col (rows of a C-contiguous col, or colT.T as the
+    convolution's backward passes it); the result must not depend on which."""
+    shape, fh, fw, stride, pad = geom
+    y = np.random.default_rng(seed).standard_normal(im2col(np.zeros(shape), fh, fw, stride,
+                                                           pad).shape)
+    transposed = np.ascontiguousarray(y.T).T
+    if min(y.shape) > 1:                      # (a single row or column is both at once)
+        assert y.flags.c_contiguous and not transposed.flags.c_contiguous
+    np.testing.assert_allclose(col2im(transposed, shape, fh, fw, stride, pad),
+                               col2im(y, shape, fh, fw, stride, pad), rtol=1e-12, atol=1e-12)
+
+
 @given(conv_geometry(), st.integers(1, 3), st.integers(0, 2**32 - 1))
 def test_im2col_convolution_equals_naive_loop(geom, FN, seed):
     shape, fh, fw, stride, pad = geom

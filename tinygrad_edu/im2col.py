@@ -34,9 +34,9 @@ thread, float32):
     x (100, 30, 12, 12), 3x3, pad 1                                            2.16 ms          1.61 ms
 
 (The book fills a (N, C, FH, FW, OH, OW) array and transposes it at the end: 2.2-3.0 ms for the
-first shape.)  ``col2im`` reads the same transposed layout: give it ``colT.T`` (as the
-convolution's backward does, ``(W.T @ dY.T).T``) and it reads rows; a C-contiguous ``col`` gives
-the same result, 1.5-3x slower.
+first shape.)  ``col2im`` sums in whichever of the two memory orders its ``col`` has; the
+convolution's backward hands it ``(W.T @ dY.T).T``, the transposed layout, which is the faster
+one for one channel (0.62 ms against 1.65 ms for a C-contiguous col of the first shape).
 """
 from __future__ import annotations
 
@@ -134,11 +134,18 @@ def col2im(col: np.ndarray, input_shape, filter_h: int, filter_w: int, stride: i
         raise ValueError(
             f"col2im: col has shape {col.shape}, but input_shape {tuple(input_shape)} with a "
             f"{filter_h}x{filter_w} filter, stride {stride}, pad {pad} needs {expected}")
-    cols = col.T.reshape(C, filter_h, filter_w, N, OH, OW)    # a view, whatever col's layout
-    img = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=col.dtype)
+    # (N, OH, OW, C, FH, FW) view of col, whatever its memory order
+    cols = col.T.reshape(C, filter_h, filter_w, N, OH, OW).transpose(3, 4, 5, 0, 1, 2)
+    # the image is summed in the memory order col has: channels last for a C-contiguous col,
+    # channels first for colT.T, so that each slice below is added in long runs
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    if col.flags.c_contiguous:
+        img = np.zeros((N, Hp, Wp, C), dtype=col.dtype)
+    else:
+        img = np.zeros((C, N, Hp, Wp), dtype=col.dtype).transpose(1, 2, 3, 0)   # (N, Hp, Wp, C)
     for dy in range(filter_h):
         y_end = dy + stride * OH
         for dx in range(filter_w):
             x_end = dx + stride * OW
-            img[:, :, dy:y_end:stride, dx:x_end:stride] += cols[:, dy, dx]
-    return img[:, :, pad:H + pad, pad:W + pad].transpose(1, 0, 2, 3)
+            img[:, dy:y_end:stride, dx:x_end:stride, :] += cols[:, :, :, :, dy, dx]
+    return img[:, pad:H + pad, pad:W + pad, :].transpose(0, 3, 1, 2)
