@@ -82,12 +82,17 @@ class Component:
     optimizer class or an initializer function.
 
     ``plugin`` is filled in by the plugin manager with the name of the plugin that registered it.
+
+    ``replaces`` names a component of the same kind that this one is a drop-in implementation
+    of (a compiled ``max_pool2d``, say): instead of clashing with it, it takes over its name
+    while its plugin is enabled, and is checked against it.
     """
 
     name: str
     obj: Any
     check: Check | OptimizerCheck | InitializerCheck | None = None
     aliases: tuple[str, ...] = ()
+    replaces: str | None = None
     kind: str = ""
     plugin: str = ""
 

@@ -185,6 +185,11 @@ class Parameter(Tensor):
         return "Parameter" + super().__repr__()[len("tensor"):]
 
 
+def as_tensor(x, dtype=None) -> Tensor:
+    """``x`` itself if it already is a Tensor, otherwise a new constant ``Tensor(x, dtype=dtype)``."""
+    return x if isinstance(x, Tensor) else Tensor(x, dtype=dtype)
+
+
 def _value(x):
     return x.data if isinstance(x, Tensor) else x
 
