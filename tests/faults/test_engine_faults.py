@@ -287,3 +287,23 @@ def test_backward_twice_without_retain_graph_is_refused():
     y.backward()
     with pytest.raises(RuntimeError, match="second time"):
         y.backward()
+
+
+# ---- the README's examples of both ------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero")
+@pytest.mark.parametrize("marker, printed", [
+    ("w.bump_version()", "backward: Mul's input 0 (shape (2,)) was changed in place"),
+    ("tg.detect_anomaly()", "backward: Sqrt.backward produced inf"),
+])
+def test_the_readme_examples_of_in_place_changes_and_anomalies_print_what_they_say(
+        marker, printed, capsys):
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)\n```", readme, flags=re.S) if marker in b]
+    assert len(blocks) == 1
+    exec(compile("import numpy as np\nimport tinygrad_edu as tg\nfrom tinygrad_edu import "
+                 "Tensor\n" + blocks[0], "README.md", "exec"), {})
+    assert printed in capsys.readouterr().out
