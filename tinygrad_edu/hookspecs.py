@@ -12,7 +12,7 @@ group ``tinygrad_edu`` (see ``docs/plugins.md``)::
 
 Two families of hooks exist:
 
-* **registration hooks** (``register_layers`` ... ``register_initializers``) are called once per
+* **registration hooks** (``register_layers`` ... ``register_models``) are called once per
   plugin when the plugins are loaded. Each returns a list of
   :class:`~tinygrad_edu.components.Component`; the components are then found by name
   (``tinygrad_edu.registry.get("activation", "swish")``, ``F.swish``, ``nn.MyLayer``).
@@ -41,6 +41,7 @@ REGISTRATION_HOOKS = {
     "loss": "register_losses",
     "optimizer": "register_optimizers",
     "initializer": "register_initializers",
+    "model": "register_models",
 }
 
 
@@ -103,6 +104,22 @@ def register_initializers():
     Arguments: none.
     Returns: ``list[Component]`` with an ``InitializerCheck`` giving the promised standard
     deviation (or constant); ``init.<name>`` finds each function.
+    """
+
+
+@hookspec
+def register_models():
+    """Register ready-made models by name, for ``tinygrad-edu train --model NAME`` and
+    ``tinygrad_edu.models.get_model(NAME)``.
+
+    Called: once per plugin, when the plugins are loaded.
+    Arguments: none.
+    Returns: ``list[Component]``; each names a builder
+    ``build(input_shape, num_classes, **kwargs) -> Module``. ``input_shape`` is one sample's
+    shape, channels first ((1, 28, 28) for MNIST); the model is fed batches of that shape
+    (a fully connected model flattens them itself); ``kwargs`` are ``seed`` and
+    ``weight_init`` as the CLI passes them, plus any of the model's own. The first line of the
+    builder's docstring describes the model in ``--help`` and ``tinygrad-edu plugins``.
     """
 
 

@@ -19,10 +19,17 @@ the cause is emitted once, and the record is listed by :func:`quarantined` and b
 
 Name conflicts: the plugin loaded *first* keeps the name, the later one is quarantined with a
 :class:`PluginConflictError` naming both plugins and the name. Because the standard plugins load
-first, a third-party plugin can never silently replace ``relu``.
+first, a third-party plugin can never silently replace ``relu``; it can do so *declaredly*
+(``Component(..., replaces="relu")``, see :class:`~tinygrad_edu.components.Component`). The
+names live in one :class:`~tinygrad_edu.names.NameTable` per load, which the registry reads.
 
 Disabling: ``TINYGRAD_EDU_DISABLE_PLUGINS=name1,name2`` (entry-point names; ``*`` disables every
-entry point), or :func:`disable_plugin` / :func:`enable_plugin` at run time.
+entry point), or :func:`disable_plugin` / :func:`enable_plugin` at run time. A disabled name is
+*blocked* in the pluggy manager (``is_blocked``), so nothing can register it behind our back.
+
+What pluggy does is left to pluggy: hook validation (``register``, ``get_hookcallers``), blocking,
+the hook relay. Its ``load_setuptools_entrypoints`` is not used: it stops at the first plugin that
+fails to import and cannot load the standard plugins first.
 """
 from __future__ import annotations
 
@@ -42,7 +49,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .components import KINDS, Component
+from .components import KINDS, Component, ComponentError, validate_components
+from .names import MissingReplacementTarget, NameClash, NameTable
 
 ENTRY_POINT_GROUP = "tinygrad_edu"
 DISABLE_ENV = "TINYGRAD_EDU_DISABLE_PLUGINS"
@@ -86,6 +94,7 @@ class PluginRecord:
     status        "loaded", "quarantined" or "disabled"
     entry_point   ``"name = module:attr"``, or ``"(registered at run time)"``
     registers     kind -> component names, for a loaded plugin
+    replaces      kind -> the names it declares replacements for (see ``Component.replaces``)
     stage, error  for a quarantined plugin: the step that failed ("import", "register_layers",
                   "conflict", ...) and the cause in one line; ``traceback`` has the details
     """
@@ -96,6 +105,7 @@ class PluginRecord:
     version: str = ""
     status: str = "loaded"
     registers: dict[str, list[str]] = field(default_factory=dict)
+    replaces: dict[str, list[str]] = field(default_factory=dict)
     stage: str = ""
     error: str = ""
     traceback: str = field(default="", repr=False)
@@ -131,6 +141,7 @@ class PluginRecord:
             "version": self.version,
             "entry_point": self.entry_point,
             "registers": {kind: list(self.registers.get(kind, [])) for kind in KINDS},
+            "replaces": {kind: list(v) for kind, v in self.replaces.items() if v},
             "error": f"{self.stage}: {self.error}" if self.status == "quarantined" else "",
         }
 
@@ -139,10 +150,7 @@ class PluginRecord:
 class _State:
     manager: pluggy.PluginManager
     records: dict[str, PluginRecord] = field(default_factory=dict)
-    components: list[Component] = field(default_factory=list)
-    # kind -> normalized name or alias -> (canonical name, plugin name)
-    taken: dict[str, dict[str, tuple[str, str]]] = field(
-        default_factory=lambda: {kind: {} for kind in KINDS})
+    names: NameTable = field(default_factory=NameTable)
 
 
 _lock = threading.RLock()
@@ -153,11 +161,6 @@ _runtime: dict[str, Any] = {}        # plugins given to register_plugin(), in or
 _api_disabled: set[str] = set()
 _api_enabled: set[str] = set()       # enable_plugin() overrides the environment variable
 _warned: set[tuple[str, str, str]] = set()
-
-
-def normalize_name(name: str) -> str:
-    """The key under which names are compared: case-insensitive, ``-`` same as ``_``."""
-    return name.strip().casefold().replace("-", "_")
 
 
 # ------------------------------------------------------------------------------ public API
@@ -217,6 +220,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
         record = PluginRecord(name, _RUNTIME)
         state.records[name] = record
         if _is_disabled(name):
+            state.manager.set_blocked(name)
             record.status = "disabled"
             return record
         _add_plugin(state, record, plugin)
@@ -227,6 +231,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
             if isinstance(exc, PluginError):
                 raise exc
             raise PluginError(record.describe(), record) from exc
+        state.names.resolve()
         _bump()
         return record
 
@@ -301,25 +306,25 @@ def check_plugins() -> None:
         raise PluginError(f"{len(bad)} plugin(s) failed to load:\n{lines}", bad[0])
 
 
+def name_table() -> NameTable:
+    """The name table of the loaded plugins (loads them on first use); the registry reads
+    every lookup from it."""
+    return _get_state().names
+
+
 def loaded_components() -> list[Component]:
-    """Every component of every loaded plugin (``kind`` and ``plugin`` filled in)."""
-    return list(_get_state().components)
+    """Every component of every loaded plugin (``kind`` and ``plugin`` filled in; for a
+    replaced name, its active implementation)."""
+    table = name_table()
+    return [comp for kind in KINDS for comp in table.active(kind)]
 
 
 def generation() -> int:
     """A number that changes whenever the set of loaded components changes (loads the plugins
-    on first use)."""
+    on first use), so that a cache knows when to rebuild."""
     with _lock:
         _get_state()
         return _generation
-
-
-def snapshot() -> tuple[int, tuple[Component, ...]]:
-    """``(generation, components)``; the generation changes whenever the set changes, so a
-    cache (the registry's index) knows when to rebuild."""
-    with _lock:
-        state = _get_state()
-        return _generation, tuple(state.components)
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -424,6 +429,8 @@ def _load() -> _State:
             continue
         state.records[ep.name] = record
         if _is_disabled(ep.name, from_entry_point=True):
+            manager.set_blocked(ep.name)
+        if manager.is_blocked(ep.name):
             record.status = "disabled"
             continue
         try:
@@ -441,9 +448,12 @@ def _load() -> _State:
             continue
         state.records[name] = record
         if _is_disabled(name):
+            manager.set_blocked(name)
+        if manager.is_blocked(name):
             record.status = "disabled"
             continue
         _add_plugin(state, record, plugin)
+    state.names.resolve()
     return state
 
 
@@ -452,9 +462,10 @@ def _quarantine(record: PluginRecord, stage: str, exc: BaseException) -> None:
     record.stage = stage
     record.exception = exc
     record.registers = {}
-    if isinstance(exc, PluginError):
+    if isinstance(exc, (PluginError, ComponentError)):
         record.error = str(exc)
-        exc.record = record
+        if isinstance(exc, PluginError):
+            exc.record = record
     else:
         record.error = f"{type(exc).__name__}: {exc}"
         frames = [f for f in traceback.extract_tb(exc.__traceback__)
@@ -481,30 +492,50 @@ def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
         manager.unregister(plugin)
         _quarantine(record, "hook validation", PluginError("; ".join(problems)))
         return
-    collected: dict[str, list[Component]] = {}
+    collected: list[Component] = []
     for kind, hook_name in _REGISTRATION_HOOKS.items():
-        items: list[Component] = []
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             if impl.plugin is not plugin:
                 continue
             try:
-                result = impl.function()
-                items.extend(_validated(result, kind, hook_name))
+                items = validate_components(impl.function(), kind, hook_name)
             except Exception as exc:
                 manager.unregister(plugin)
                 _quarantine(record, hook_name, exc)
                 return
-        collected[kind] = items
+            collected.extend(dataclasses.replace(c, plugin=record.name) for c in items)
     try:
-        _claim_names(state, record, collected)
-    except PluginConflictError as exc:
+        state.names.claim(collected)
+    except NameClash as clash:
         manager.unregister(plugin)
-        _quarantine(record, "conflict", exc)
+        _quarantine(record, "conflict", _conflict_error(state, record, clash))
         return
-    for kind, items in collected.items():
-        state.components.extend(items)
-    record.registers = {kind: [c.name for c in items] for kind, items in collected.items() if items}
+    except MissingReplacementTarget as exc:
+        manager.unregister(plugin)
+        _quarantine(record, "replacement", PluginError(str(exc)))
+        return
+    record.registers, record.replaces = {}, {}
+    for comp in collected:
+        where = record.replaces if comp.replaces else record.registers
+        where.setdefault(comp.kind, []).append(comp.name)
     record.status = "loaded"
+
+
+def _conflict_error(state: _State, record: PluginRecord, clash: NameClash) -> PluginConflictError:
+    """The error for a name taken already: by another plugin (which keeps it), or twice."""
+    kind, label, owner = clash.kind, clash.label, clash.owner.plugin
+    if owner == record.name:
+        message = (f"plugin {record.name!r} registers the {kind} name {label!r} twice "
+                   f"(for {clash.owner.name!r} and {clash.newcomer.name!r})")
+    else:
+        other = state.records.get(owner)
+        message = (f"the {kind} name {label!r} is registered by two plugins: "
+                   f"{owner!r} ({other.source if other else ''}) and {record.name!r} "
+                   f"({record.source}); {owner!r} loaded first and keeps it, {record.name!r} is "
+                   f"not loaded. Rename the component, declare it a drop-in implementation "
+                   f"(Component(..., replaces={clash.owner.name!r})), or disable one: "
+                   f"{DISABLE_ENV}={record.name}")
+    return PluginConflictError(message, kind, label, (owner, record.name))
 
 
 def _hook_problems(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
@@ -528,91 +559,6 @@ def _hook_problems(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
             problems.append(f"function {spec_name!r} is not marked with @hookimpl "
                             f"(from tinygrad_edu import hookimpl)")
     return problems
-
-
-def _validated(result: Any, kind: str, hook_name: str) -> list[Component]:
-    """Check what a registration hook returned; copies with ``kind`` filled in."""
-    if result is None:
-        return []
-    if not isinstance(result, (list, tuple)):
-        raise PluginError(f"{hook_name}() returned {type(result).__name__}; "
-                          f"expected a list of Component")
-    out = []
-    for i, comp in enumerate(result):
-        where = f"{hook_name}()[{i}]"
-        if not isinstance(comp, Component):
-            raise PluginError(f"{where} is a {type(comp).__name__}, not a Component "
-                              f"(from tinygrad_edu import Component)")
-        if not isinstance(comp.name, str) or not comp.name.strip():
-            raise PluginError(f"{where} has an empty or non-string name {comp.name!r}")
-        if comp.obj is None:
-            raise PluginError(f"{where} ({comp.name!r}) has obj=None")
-        if isinstance(comp.aliases, str) or not all(isinstance(a, str) for a in comp.aliases):
-            raise PluginError(f"{where} ({comp.name!r}): aliases must be a tuple of str, "
-                              f"got {comp.aliases!r}")
-        problem = _object_problem(comp, kind)
-        if problem:
-            raise PluginError(f"{where} ({comp.name!r}): {problem}")
-        if comp.kind and comp.kind != kind:
-            raise PluginError(f"{where} ({comp.name!r}) says kind={comp.kind!r} but was "
-                              f"returned by {hook_name}(), which registers {kind}s")
-        out.append(dataclasses.replace(comp, kind=kind, aliases=tuple(comp.aliases)))
-    return out
-
-
-def _a(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
-
-
-def _object_problem(comp: Component, kind: str) -> str:
-    """What is wrong with a component's object or check declaration for its kind, or ''."""
-    from .components import Check, InitializerCheck, OptimizerCheck
-    obj = comp.obj
-    if kind == "layer":
-        from .module import Module
-        if not (isinstance(obj, type) and issubclass(obj, Module)):
-            return f"a layer must be a subclass of tinygrad_edu.Module, got {obj!r}"
-    elif kind == "optimizer":
-        from .optimizer import Optimizer
-        if not (isinstance(obj, type) and issubclass(obj, Optimizer)):
-            return f"an optimizer must be a subclass of tinygrad_edu.optimizer.Optimizer, " \
-                   f"got {obj!r}"
-    elif not callable(obj):
-        return f"{_a(kind)} must be callable, got {type(obj).__name__}"
-    expected = {"optimizer": OptimizerCheck, "initializer": InitializerCheck}.get(kind, Check)
-    if comp.check is not None and not isinstance(comp.check, expected):
-        return (f"check must be a {expected.__name__} for {_a(kind)}, "
-                f"got {type(comp.check).__name__}")
-    return ""
-
-
-def _claim_names(state: _State, record: PluginRecord,
-                 collected: dict[str, list[Component]]) -> None:
-    """Check all names of a plugin against the taken ones, then take them (all or nothing)."""
-    claims: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in KINDS}
-    for kind, items in collected.items():
-        for i, comp in enumerate(items):
-            comp = items[i] = dataclasses.replace(comp, plugin=record.name)
-            for label in (comp.name, *comp.aliases):
-                key = normalize_name(label)
-                owner = state.taken[kind].get(key) or claims[kind].get(key)
-                if owner is not None:
-                    other_name, other_plugin = owner
-                    if other_plugin == record.name:
-                        message = (f"plugin {record.name!r} registers the {kind} name "
-                                   f"{label!r} twice (for {other_name!r} and {comp.name!r})")
-                    else:
-                        other = state.records.get(other_plugin)
-                        message = (
-                            f"the {kind} name {label!r} is registered by two plugins: "
-                            f"{other_plugin!r} ({other.source if other else ''}) and "
-                            f"{record.name!r} ({record.source}); {other_plugin!r} loaded first "
-                            f"and keeps it, {record.name!r} is not loaded. Rename the "
-                            f"component, or disable one: {DISABLE_ENV}={record.name}")
-                    raise PluginConflictError(message, kind, label, (other_plugin, record.name))
-                claims[kind][key] = (comp.name, record.name)
-    for kind, taken in claims.items():
-        state.taken[kind].update(taken)
 
 
 def _plugin_in_traceback(caller, exc: BaseException) -> str | None:
