@@ -79,15 +79,30 @@ def _plural(kind: str) -> str:
     return kind + ("es" if kind.endswith("s") else "s")
 
 
+def _role(slot, comp) -> str:
+    """How one implementation of a replaced name stands: active, standard, or why not used."""
+    roles = ["standard"] if comp is slot.standard else []
+    if comp is slot.active:
+        roles.append("active")
+    elif comp is not slot.standard:
+        roles.append(slot.notes.get(comp.plugin, f"priority {comp.priority}, outranked"))
+    return ", ".join(roles)
+
+
 def cmd_plugins(args) -> int:
     from tinygrad_edu import plugins
 
     records = plugins.plugin_records()
     rows = [record.as_row() for record in records]
     manager = plugins.get_plugin_manager()
+    replaced = plugins.name_table().replaced()
     for record, row in zip(records, rows):   # which lifecycle hooks each loaded plugin implements
         callers = manager.get_hookcallers(record.plugin) if record.status == "loaded" else None
         row["hooks"] = sorted(c.name for c in callers or [] if not c.name.startswith("register_"))
+        row["active_replacements"] = sorted(
+            f"{slot.standard.kind}:{slot.standard.name}" for slot in replaced
+            if slot.active is not None and slot.active.plugin == record.name
+            and slot.active is not slot.standard)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -101,10 +116,17 @@ def cmd_plugins(args) -> int:
         for kind, names in r["registers"].items():
             if names:
                 print(f"      {_plural(kind)}: {', '.join(names)}")
+        for kind, names in r["replaces"].items():
+            print(f"      replaces {_plural(kind)}: {', '.join(names)}")
         if r["hooks"]:
             print(f"      lifecycle hooks: {', '.join(r['hooks'])}")
-        if not any(r["registers"].values()) and not r["hooks"]:
+        if not any(r["registers"].values()) and not r["replaces"] and not r["hooks"]:
             print("      (registers nothing)")
+    if replaced:
+        print("replaced names (the active implementation first):")
+        for slot in replaced:
+            chain = " > ".join(f"{c.plugin} ({_role(slot, c)})" for c in slot.implementations())
+            print(f"  {slot.standard.kind} {slot.standard.name}: {chain}")
     if disabled:
         print(f"{len(disabled)} disabled: " + ", ".join(r["name"] for r in disabled)
               + f"  (see ${plugins.DISABLE_ENV})")
