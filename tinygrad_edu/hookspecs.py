@@ -24,6 +24,8 @@ Two families of hooks exist:
 Every argument is passed by keyword; an implementation may accept any subset of the arguments
 of its specification (``def after_epoch(logs): ...`` is fine), but no others.
 """
+import difflib
+
 import pluggy
 
 PROJECT_NAME = "tinygrad_edu"
@@ -192,3 +194,33 @@ def after_backward(trainer, model, iteration):
     Arguments: ``trainer``; ``model`` (the Module being trained); ``iteration`` (0-based).
     Returns: nothing.
     """
+
+
+SPEC_NAMES = tuple(name for name, obj in list(globals().items())
+                   if hasattr(obj, PROJECT_NAME + "_spec"))
+"""The names of every hook specification above."""
+
+
+def implementation_problems(manager: pluggy.PluginManager, plugin) -> list[str]:
+    """What is wrong with one registered plugin's hook implementations (``check_pending()``
+    for one plugin): a ``@hookimpl`` that matches no specification, and a function named like
+    a hook but not marked ``@hookimpl``."""
+    problems = []
+    for caller in manager.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and not impl.optionalhook:
+                close = difflib.get_close_matches(caller.name, SPEC_NAMES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"@hookimpl {caller.name!r} matches no hook specification{hint}")
+    marker = PROJECT_NAME + "_impl"
+    for spec_name in SPEC_NAMES:
+        try:
+            candidate = getattr(plugin, spec_name, None)
+        except Exception:   # a property that raises is not a hook implementation
+            candidate = None
+        if callable(candidate) and not hasattr(candidate, marker):
+            problems.append(f"function {spec_name!r} is not marked with @hookimpl "
+                            f"(from tinygrad_edu import hookimpl)")
+    return problems

@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import os
 import re
 import sys
 import threading
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -49,101 +47,17 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .components import KINDS, Component, ComponentError, validate_components
+from .components import KINDS, Component, validate_components
 from .names import MissingReplacementTarget, NameClash, NameTable
+from .plugin_guard import CoreSnapshot, PluginAbort, guarded
+from .plugin_records import RUNTIME as _RUNTIME
+from .plugin_records import (DISABLE_ENV, PluginConflictError,  # noqa: F401 (public here)
+                             PluginError, PluginRecord, PluginWarning, conflict_error)
 
 ENTRY_POINT_GROUP = "tinygrad_edu"
-DISABLE_ENV = "TINYGRAD_EDU_DISABLE_PLUGINS"
 _OWN_DISTRIBUTION = "tinygrad-edu"
-_RUNTIME = "(registered at run time)"
-_IMPORTLIB_DIR = os.path.dirname(importlib.__file__)
 _REGISTRATION_HOOKS = hookspecs.REGISTRATION_HOOKS
-_SPEC_NAMES = tuple(
-    name for name in vars(hookspecs)
-    if hasattr(getattr(hookspecs, name), hookspecs.PROJECT_NAME + "_spec")
-)
-
-
-class PluginError(Exception):
-    """A plugin could not be loaded; ``record`` (a :class:`PluginRecord`) says which and why."""
-
-    def __init__(self, message: str, record: PluginRecord | None = None):
-        super().__init__(message)
-        self.record = record
-
-
-class PluginConflictError(PluginError):
-    """Two plugins register the same component name (or alias) for the same kind."""
-
-    def __init__(self, message: str, kind: str, name: str, plugins: tuple[str, str],
-                 record: PluginRecord | None = None):
-        super().__init__(message, record)
-        self.kind = kind
-        self.name = name
-        self.plugins = plugins
-
-
-class PluginWarning(UserWarning):
-    """Emitted once for every quarantined plugin."""
-
-
-@dataclass
-class PluginRecord:
-    """What became of one plugin: a row of ``tinygrad-edu plugins``.
-
-    status        "loaded", "quarantined" or "disabled"
-    entry_point   ``"name = module:attr"``, or ``"(registered at run time)"``
-    registers     kind -> component names, for a loaded plugin
-    replaces      kind -> the names it declares replacements for (see ``Component.replaces``)
-    stage, error  for a quarantined plugin: the step that failed ("import", "register_layers",
-                  "conflict", ...) and the cause in one line; ``traceback`` has the details
-    """
-
-    name: str
-    entry_point: str
-    distribution: str = ""
-    version: str = ""
-    status: str = "loaded"
-    registers: dict[str, list[str]] = field(default_factory=dict)
-    replaces: dict[str, list[str]] = field(default_factory=dict)
-    stage: str = ""
-    error: str = ""
-    traceback: str = field(default="", repr=False)
-    exception: BaseException | None = field(default=None, repr=False)
-    plugin: Any = field(default=None, repr=False)
-
-    @property
-    def source(self) -> str:
-        """Where the plugin comes from: entry point and distribution."""
-        if self.entry_point == _RUNTIME:
-            return "registered at run time"
-        where = f"entry point {self.entry_point!r}"
-        if self.distribution:
-            where += f" of {self.distribution} {self.version}".rstrip()
-        return where
-
-    def describe(self) -> str:
-        """One readable sentence: the plugin, where it comes from, and what happened."""
-        text = f"plugin {self.name!r} ({self.source})"
-        if self.status == "quarantined":
-            return f"{text} was quarantined; {self.stage} failed: {self.error}"
-        if self.status == "disabled":
-            return f"{text} is disabled"
-        counts = ", ".join(f"{len(v)} {k}(s)" for k, v in self.registers.items() if v)
-        return f"{text} registers {counts or 'nothing'}"
-
-    def as_row(self) -> dict:
-        """A plain dict for listings (the CLI's ``plugins`` command)."""
-        return {
-            "name": self.name,
-            "status": self.status,
-            "distribution": self.distribution,
-            "version": self.version,
-            "entry_point": self.entry_point,
-            "registers": {kind: list(self.registers.get(kind, [])) for kind in KINDS},
-            "replaces": {kind: list(v) for kind, v in self.replaces.items() if v},
-            "error": f"{self.stage}: {self.error}" if self.status == "quarantined" else "",
-        }
+_SPEC_NAMES = hookspecs.SPEC_NAMES
 
 
 @dataclass
@@ -161,6 +75,7 @@ _runtime: dict[str, Any] = {}        # plugins given to register_plugin(), in or
 _api_disabled: set[str] = set()
 _api_enabled: set[str] = set()       # enable_plugin() overrides the environment variable
 _warned: set[tuple[str, str, str]] = set()
+_faulted: dict[str, tuple[str, BaseException]] = {}   # plugins that tried to end the process
 
 
 # ------------------------------------------------------------------------------ public API
@@ -182,7 +97,9 @@ def call_hook(name: str, **kwargs) -> list:
 
     Checks the hook name and the argument names first (a clear TypeError instead of a silent
     mistake); if a plugin's implementation raises, the exception propagates unchanged with a
-    note naming the plugin."""
+    note naming the plugin. A plugin that calls ``sys.exit()`` or raises KeyboardInterrupt
+    itself (no Ctrl-C arrived) is quarantined and a :class:`PluginError` naming it is raised
+    instead (see :mod:`tinygrad_edu.plugin_guard`)."""
     if name not in _SPEC_NAMES:
         close = difflib.get_close_matches(name, _SPEC_NAMES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -195,12 +112,29 @@ def call_hook(name: str, **kwargs) -> list:
         raise TypeError(f"hook {name!r} takes arguments {sorted(expected)}; "
                         f"missing {missing}, unexpected {unexpected}")
     try:
-        return caller(**kwargs)
+        with guarded():
+            return caller(**kwargs)
+    except PluginAbort as abort:
+        raise _abort_in_hook(name, caller, abort) from abort.__cause__
     except Exception as exc:
         culprit = _plugin_in_traceback(caller, exc)
         if culprit is not None and hasattr(exc, "add_note"):
             exc.add_note(f"(raised in hook {name!r} of tinygrad_edu plugin {culprit!r})")
         raise
+
+
+def _abort_in_hook(name: str, caller, abort: PluginAbort) -> PluginError:
+    """A plugin tried to end the process in a lifecycle hook: quarantine it for the rest of
+    the process (its components and hooks are no longer used) and return the error to raise."""
+    culprit = _plugin_in_traceback(caller, abort.__cause__ or abort)
+    who = f"tinygrad_edu plugin {culprit!r}" if culprit else "a tinygrad_edu plugin"
+    error = PluginError(f"{who} {abort} in hook {name!r}; it is quarantined and the "
+                        f"program goes on without it")
+    if culprit is not None:
+        with _lock:
+            _faulted[culprit] = (name, error)
+            _invalidate()
+    return error
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
@@ -223,7 +157,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
             state.manager.set_blocked(name)
             record.status = "disabled"
             return record
-        _add_plugin(state, record, plugin)
+        _load_one(state, record, lambda: plugin)
         if record.status == "quarantined":
             del _runtime[name]
             del state.records[name]
@@ -279,6 +213,7 @@ def reset() -> None:
         _api_disabled.clear()
         _api_enabled.clear()
         _warned.clear()
+        _faulted.clear()
         _invalidate()
 
 
@@ -433,12 +368,7 @@ def _load() -> _State:
         if manager.is_blocked(ep.name):
             record.status = "disabled"
             continue
-        try:
-            plugin = ep.load()
-        except Exception as exc:   # anything a broken plugin throws at import time
-            _quarantine(record, "import", exc)
-            continue
-        _add_plugin(state, record, plugin)
+        _load_one(state, record, ep.load)
     for name, plugin in _runtime.items():
         record = PluginRecord(name, _RUNTIME)
         if name in state.records:
@@ -452,27 +382,57 @@ def _load() -> _State:
         if manager.is_blocked(name):
             record.status = "disabled"
             continue
-        _add_plugin(state, record, plugin)
+        _load_one(state, record, lambda plugin=plugin: plugin)
     state.names.resolve()
+    _warn_unknown_disabled(state)
     return state
 
 
+def _load_one(state: _State, record: PluginRecord, load) -> None:
+    """Import (``load()``) and add one plugin, guarded: if it fails in any way (an exception,
+    ``sys.exit()``, a KeyboardInterrupt it raised itself) it is quarantined and whatever it
+    changed in the framework's modules and classes is put back. A real Ctrl-C propagates (the
+    changes are put back as well)."""
+    if record.name in _faulted:
+        _quarantine(record, *_faulted[record.name])
+        return
+    snapshot = CoreSnapshot()
+    try:
+        try:
+            with guarded():
+                plugin = load()
+        except Exception as exc:   # anything a broken plugin throws at import time
+            _quarantine(record, "import", exc)
+        else:
+            _add_plugin(state, record, plugin)
+    except BaseException as interrupt:   # the user's Ctrl-C
+        snapshot.restore()
+        if hasattr(interrupt, "add_note"):
+            interrupt.add_note(f"(while loading tinygrad_edu plugin {record.name!r})")
+        raise
+    if record.status == "quarantined":
+        undone = snapshot.restore()
+        if undone:
+            record.error += (f"; what it changed was undone: {', '.join(undone[:5])}"
+                             + (f" and {len(undone) - 5} more" if len(undone) > 5 else ""))
+
+
+def _warn_unknown_disabled(state: _State) -> None:
+    """``TINYGRAD_EDU_DISABLE_PLUGINS`` names a plugin that does not exist: say so once."""
+    named = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    unknown = sorted(named - set(state.records) - {"*"})
+    key = ("", DISABLE_ENV, ",".join(unknown))
+    if not unknown or key in _warned:
+        return
+    _warned.add(key)
+    known = ", ".join(sorted(state.records)) or "none installed"
+    warnings.warn(f"tinygrad_edu: {DISABLE_ENV} names {', '.join(map(repr, unknown))}, which "
+                  f"is no plugin (ignored); the plugins are: {known}",
+                  PluginWarning, stacklevel=_outside_stacklevel())
+
+
 def _quarantine(record: PluginRecord, stage: str, exc: BaseException) -> None:
-    record.status = "quarantined"
-    record.stage = stage
-    record.exception = exc
-    record.registers = {}
-    if isinstance(exc, (PluginError, ComponentError)):
-        record.error = str(exc)
-        if isinstance(exc, PluginError):
-            exc.record = record
-    else:
-        record.error = f"{type(exc).__name__}: {exc}"
-        frames = [f for f in traceback.extract_tb(exc.__traceback__)
-                  if not f.filename.startswith(("<frozen", _IMPORTLIB_DIR, __file__))]
-        if frames and not isinstance(exc, SyntaxError):
-            record.error += f" (at {frames[-1].filename}:{frames[-1].lineno})"
-        record.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    record.quarantine(stage, exc)
 
 
 def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
@@ -487,7 +447,7 @@ def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
     except Exception as exc:   # pluggy.PluginValidationError: arguments not in the spec, ...
         _quarantine(record, "registration", exc)
         return
-    problems = _hook_problems(manager, plugin)
+    problems = hookspecs.implementation_problems(manager, plugin)
     if problems:
         manager.unregister(plugin)
         _quarantine(record, "hook validation", PluginError("; ".join(problems)))
@@ -498,7 +458,9 @@ def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
             if impl.plugin is not plugin:
                 continue
             try:
-                items = validate_components(impl.function(), kind, hook_name)
+                with guarded():
+                    result = impl.function()
+                items = validate_components(result, kind, hook_name)
             except Exception as exc:
                 manager.unregister(plugin)
                 _quarantine(record, hook_name, exc)
@@ -508,7 +470,8 @@ def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
         state.names.claim(collected)
     except NameClash as clash:
         manager.unregister(plugin)
-        _quarantine(record, "conflict", _conflict_error(state, record, clash))
+        _quarantine(record, "conflict",
+                    conflict_error(record, state.records.get(clash.owner.plugin), clash))
         return
     except MissingReplacementTarget as exc:
         manager.unregister(plugin)
@@ -519,46 +482,6 @@ def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
         where = record.replaces if comp.replaces else record.registers
         where.setdefault(comp.kind, []).append(comp.name)
     record.status = "loaded"
-
-
-def _conflict_error(state: _State, record: PluginRecord, clash: NameClash) -> PluginConflictError:
-    """The error for a name taken already: by another plugin (which keeps it), or twice."""
-    kind, label, owner = clash.kind, clash.label, clash.owner.plugin
-    if owner == record.name:
-        message = (f"plugin {record.name!r} registers the {kind} name {label!r} twice "
-                   f"(for {clash.owner.name!r} and {clash.newcomer.name!r})")
-    else:
-        other = state.records.get(owner)
-        message = (f"the {kind} name {label!r} is registered by two plugins: "
-                   f"{owner!r} ({other.source if other else ''}) and {record.name!r} "
-                   f"({record.source}); {owner!r} loaded first and keeps it, {record.name!r} is "
-                   f"not loaded. Rename the component, declare it a drop-in implementation "
-                   f"(Component(..., replaces={clash.owner.name!r})), or disable one: "
-                   f"{DISABLE_ENV}={record.name}")
-    return PluginConflictError(message, kind, label, (owner, record.name))
-
-
-def _hook_problems(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
-    """check_pending() for one plugin, plus hook-named functions missing ``@hookimpl``."""
-    problems = []
-    for caller in manager.get_hookcallers(plugin) or []:
-        if caller.has_spec():
-            continue
-        for impl in caller.get_hookimpls():
-            if impl.plugin is plugin and not impl.optionalhook:
-                close = difflib.get_close_matches(caller.name, _SPEC_NAMES, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                problems.append(f"@hookimpl {caller.name!r} matches no hook specification{hint}")
-    marker = hookspecs.PROJECT_NAME + "_impl"
-    for spec_name in _SPEC_NAMES:
-        try:
-            candidate = getattr(plugin, spec_name, None)
-        except Exception:   # a property that raises is not a hook implementation
-            candidate = None
-        if callable(candidate) and not hasattr(candidate, marker):
-            problems.append(f"function {spec_name!r} is not marked with @hookimpl "
-                            f"(from tinygrad_edu import hookimpl)")
-    return problems
 
 
 def _plugin_in_traceback(caller, exc: BaseException) -> str | None:

@@ -16,7 +16,7 @@ import keyword
 from typing import Any, Callable
 
 from . import plugins
-from .components import KINDS, Component, normalize_name
+from .components import KINDS, Component
 from .names import NameTable, Slot
 
 __all__ = ["UnknownComponentError", "get", "get_component", "get_first", "lookup", "components",
