@@ -356,16 +356,6 @@ def cmd_graph(args) -> int:
 # ------------------------------------------------------------------------------ parser
 
 
-def _registered(kind: str) -> str:
-    """The registered names of a kind, for --help (never fails: --help must always work)."""
-    try:
-        from tinygrad_edu import registry
-
-        return ", ".join(registry.names(kind)) or "none registered"
-    except Exception:   # a broken installation: the command itself will say what is wrong
-        return "see `tinygrad-edu plugins`"
-
-
 def build_parser() -> argparse.ArgumentParser:
     from tinygrad_edu.registry import NameChoices
 
@@ -399,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: the full data if found locally, else the embedded MNIST sample; "
                         "full: the full data (downloaded if missing); sample: the embedded sample "
                         "(default: %(default)s)")
-    p.add_argument("--optimizer", default="adam", help=f"any registered optimizer: {_registered('optimizer')} (default: %(default)s)")
+    p.add_argument("--optimizer", type=NameChoices("optimizer"), choices=NameChoices("optimizer"),
+                   metavar="NAME", default="adam",
+                   help="any registered optimizer: %(choices)s (default: %(default)s)")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: the optimizer's own, 0.001 for adam)")
     p.add_argument("--lr-schedule", choices=sorted(schedules.NAMED), default="cosine",
