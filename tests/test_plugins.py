@@ -732,7 +732,7 @@ def test_a_third_party_model_is_a_choice_of_train_model_with_did_you_mean(site, 
     assert record("badmodel").stage == "register_models"
     assert "a model must be callable" in record("badmodel").error
     from tinygrad_edu.cli import build_parser, main
-    args = build_parser().parse_args(["train", "--model", "Tiny-Net"])
+    args = build_parser().parse_args(["graph", "--model", "Tiny-Net"])   # (train: no optimizer here)
     assert args.model == "tiny_net"
     from tinygrad_edu.models import get_model
     from tinygrad_edu import Tensor
@@ -744,3 +744,58 @@ def test_a_third_party_model_is_a_choice_of_train_model_with_did_you_mean(site, 
     main(["plugins"])
     out = capsys.readouterr().out
     assert "models: tiny_net" in out and "badmodel" in out
+
+
+def test_the_code_of_a_component_is_found_from_the_object_itself(monkeypatch):
+    """A newcomer looking for nn.Conv2d's code: the surfaces return the real class or function,
+    whose repr and help() name the module that defines it (the plugin's, not nn's)."""
+    import inspect
+    import pydoc
+    import tinygrad_edu.functional as F
+    from tinygrad_edu import init, nn, optim
+    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
+    plugins.reset()
+    try:
+        conv = nn.Conv2d
+        assert conv.__module__.startswith("tinygrad_edu_plugins.")
+        assert f"<class '{conv.__module__}.Conv2d'>" == repr(conv)
+        assert f"class Conv2d in module {conv.__module__}" in pydoc.render_doc(conv)
+        assert f"in module {conv.__module__} object" in pydoc.render_doc(conv(1, 2, 3))
+        assert inspect.getsourcefile(conv) == sys.modules[conv.__module__].__file__
+        assert registry.get_component("layer", "conv2d").defined_in == conv.__module__
+        surfaces = {"layer": nn, "activation": F, "loss": F, "optimizer": optim,
+                    "initializer": init}
+        for kind, surface in surfaces.items():
+            for comp in registry.components(kind):
+                obj = getattr(surface, comp.name)
+                if kind != "loss" or obj is comp.obj:          # F prefers activations
+                    assert obj is comp.obj, (kind, comp.name)
+                    assert obj.__module__ not in (surface.__name__, "tinygrad_edu.registry")
+                    assert f"in module {obj.__module__}" in pydoc.render_doc(obj)
+    finally:
+        plugins.reset()
+
+
+def test_did_you_mean_knows_the_aliases(monkeypatch, capsys):
+    import tinygrad_edu.functional as F
+    from tinygrad_edu import init, nn
+    from tinygrad_edu.cli import main
+    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
+    plugins.reset()
+    try:
+        with pytest.raises(AttributeError, match="Did you mean 'Linear'"):   # alias of Affine
+            nn.Lineer
+        with pytest.raises(AttributeError, match="Did you mean 'MaxPool2d'"):
+            nn.MaxPool2
+        with pytest.raises(AttributeError, match="Did you mean 'swish'"):     # alias of silu
+            F.swishh
+        with pytest.raises(AttributeError, match="Did you mean 'glorot'"):
+            init.glorrot
+        with pytest.raises(registry.UnknownComponentError, match="Did you mean 'he'"):
+            registry.get("initializer", "hee")
+        assert main(["train", "--weight-init", "foo"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Unknown initializer 'foo'" in err
+        assert "he_normal (he)" in err and "xavier (glorot)" in err
+    finally:
+        plugins.reset()

@@ -265,7 +265,9 @@ def surface_getattr(module_name: str, kinds: tuple[str, ...], attr: str) -> Any:
         if slot is not None:
             return (slot.active or slot.standard).obj
     available = sorted(surface_names(kinds, primary=True), key=str.lower)
-    spellings = {label.casefold(): label for label in surface_names(kinds)}
+    spellings: dict[str, str] = {}
+    for label in surface_names(kinds):   # the class name before the lowercase registry name
+        spellings.setdefault(label.casefold(), label)
     close = difflib.get_close_matches(attr.casefold(), list(spellings), n=1)
     message = f"module {module_name!r} has no attribute {attr!r}."
     if close:
