@@ -7,10 +7,13 @@ lifecycle hooks) inside :func:`guarded`:
 * ``sys.exit()``, ``raise SystemExit`` or any other ``BaseException`` that is not an ordinary
   ``Exception`` is caught and becomes a :class:`PluginAbort`, so the plugin is quarantined with
   a clear message instead of ending the program with status 0.
-* ``KeyboardInterrupt`` is told apart by asking whether a SIGINT really arrived: while plugin
-  code runs (in the main thread) a SIGINT handler counts the signals and then behaves exactly as
-  the handler it stands in for. A ``KeyboardInterrupt`` without a signal was raised by the
-  plugin (a :class:`PluginAbort`); with one, the user pressed Ctrl-C and it propagates.
+* ``KeyboardInterrupt`` is told apart by asking whether a SIGINT really arrived: from the first
+  plugin load on, a SIGINT handler (installed once, in the main thread) counts the signals and
+  then does exactly what the handler it wraps did. A ``KeyboardInterrupt`` without a signal was
+  raised by the plugin (a :class:`PluginAbort`); with one, the user pressed Ctrl-C and it
+  propagates. Where the count cannot be trusted (another thread, a handler installed later by
+  someone else) it is taken for a real Ctrl-C. (Installing and removing a handler around each
+  hook call would cost about 30 µs a call; reading the count costs nothing.)
 * :class:`CoreSnapshot` records the attributes of the framework's modules and classes
   (``tinygrad_edu.*``) before the plugin runs; when the plugin fails, :meth:`restore` puts back
   what it changed (``Tensor.__mul__``, an ops function, ...) and names it.
@@ -33,7 +36,8 @@ class PluginAbort(Exception):
     (or another ``BaseException``) without a Ctrl-C from the user."""
 
 
-_SIGNALS_SEEN = 0
+_signals_seen = 0
+_counter = None   # the SIGINT handler installed by watch_sigint(), once per process
 
 
 def _describe(exc: BaseException) -> str:
@@ -44,52 +48,70 @@ def _describe(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}, which would end the program"
 
 
-@contextlib.contextmanager
-def _counting_sigint():
-    """Count SIGINTs while the block runs (main thread only), behaving otherwise exactly like
-    the handler in place (Python's default raises KeyboardInterrupt)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield False
+def watch_sigint() -> None:
+    """Count SIGINTs from now on (main thread; once per process): the handler in place is
+    wrapped by one that counts and then does exactly what it did (Python's default raises
+    KeyboardInterrupt, an ignored SIGINT stays ignored). Cheap after the first call."""
+    global _counter
+    if _counter is not None or threading.current_thread() is not threading.main_thread():
         return
     try:
         previous = signal.getsignal(signal.SIGINT)
     except (ValueError, OSError):   # no signal support here
-        yield False
         return
 
     def count(signum, frame):
-        global _SIGNALS_SEEN
-        _SIGNALS_SEEN += 1
+        global _signals_seen
+        _signals_seen += 1
         if callable(previous):
             previous(signum, frame)
         elif previous != signal.SIG_IGN:
             raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, count)
     try:
-        yield True
-    finally:
-        if signal.getsignal(signal.SIGINT) is count:
-            signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, count)
+    except (ValueError, OSError):
+        return
+    _counter = count
+
+
+def signals_seen() -> int:
+    """How many SIGINTs arrived since :func:`watch_sigint` (compare before and after)."""
+    return _signals_seen
+
+
+def as_abort(exc: BaseException, seen_before: int) -> PluginAbort | None:
+    """The :class:`PluginAbort` for a ``BaseException`` that plugin code raised, or None for
+    a real Ctrl-C: a KeyboardInterrupt during which a SIGINT arrived, or one we cannot judge
+    (another thread, or someone replaced the SIGINT handler since)."""
+    if isinstance(exc, KeyboardInterrupt):
+        try:
+            watching = _counter is not None and signal.getsignal(signal.SIGINT) is _counter
+        except (ValueError, OSError):
+            watching = False
+        if not watching or _signals_seen != seen_before \
+                or threading.current_thread() is not threading.main_thread():
+            return None
+    abort = PluginAbort(_describe(exc))
+    abort.__cause__ = exc
+    return abort
 
 
 @contextlib.contextmanager
 def guarded():
-    """Run plugin code; turn its attempts to end the process into :class:`PluginAbort`.
-    A real Ctrl-C (a SIGINT that arrived while the block ran) propagates unchanged, and so
-    does a KeyboardInterrupt where signals cannot be watched (other threads)."""
-    seen_before = _SIGNALS_SEEN
-    with _counting_sigint() as watching:
-        try:
-            yield
-        except Exception:
+    """Run plugin code; turn its attempts to end the process into :class:`PluginAbort`
+    (raised from the original exception). A real Ctrl-C propagates unchanged."""
+    watch_sigint()
+    seen_before = _signals_seen
+    try:
+        yield
+    except Exception:
+        raise
+    except BaseException as exc:   # SystemExit, KeyboardInterrupt, GeneratorExit, ...
+        abort = as_abort(exc, seen_before)
+        if abort is None:
             raise
-        except KeyboardInterrupt as exc:
-            if not watching or _SIGNALS_SEEN != seen_before:
-                raise
-            raise PluginAbort(_describe(exc)) from exc
-        except BaseException as exc:   # SystemExit, GeneratorExit, a custom BaseException
-            raise PluginAbort(_describe(exc)) from exc
+        raise abort from exc
 
 
 _CORE_PACKAGES = ("tinygrad_edu", "tinygrad_edu_plugins")

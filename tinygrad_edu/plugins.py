@@ -49,6 +49,7 @@ import pluggy
 from . import hookspecs
 from .components import KINDS, Component, validate_components
 from .names import MissingReplacementTarget, NameClash, NameTable
+from . import plugin_guard
 from .plugin_guard import CoreSnapshot, PluginAbort, guarded
 from .plugin_records import RUNTIME as _RUNTIME
 from .plugin_records import (DISABLE_ENV, PluginConflictError,  # noqa: F401 (public here)
@@ -111,16 +112,19 @@ def call_hook(name: str, **kwargs) -> list:
         unexpected = sorted(set(kwargs) - expected)
         raise TypeError(f"hook {name!r} takes arguments {sorted(expected)}; "
                         f"missing {missing}, unexpected {unexpected}")
+    seen_before = plugin_guard.signals_seen()
     try:
-        with guarded():
-            return caller(**kwargs)
-    except PluginAbort as abort:
-        raise _abort_in_hook(name, caller, abort) from abort.__cause__
+        return caller(**kwargs)
     except Exception as exc:
         culprit = _plugin_in_traceback(caller, exc)
         if culprit is not None and hasattr(exc, "add_note"):
             exc.add_note(f"(raised in hook {name!r} of tinygrad_edu plugin {culprit!r})")
         raise
+    except BaseException as exc:   # sys.exit(), a KeyboardInterrupt: see plugin_guard
+        abort = plugin_guard.as_abort(exc, seen_before)
+        if abort is None:
+            raise
+        raise _abort_in_hook(name, caller, abort) from exc
 
 
 def _abort_in_hook(name: str, caller, abort: PluginAbort) -> PluginError:
