@@ -1,11 +1,11 @@
 """Conformance checks of activations, and the checks losses share with them.
 
-gradient               gradcheck of ``f(x, **kwargs)`` in float64 w.r.t. x
 outputs and gradients  one forward and backward pass in float64 and one in float32: output a
                        Tensor of the input's shape (a loss: 0-d) and dtype, a gradient of x's
                        shape and dtype, x (and a loss's targets) unchanged by both; float32
                        output and gradient equal to float64's within float32 precision; the
                        float64 output equal to ``Check.reference`` when declared
+gradient               gradcheck of ``f(x, **kwargs)`` in float64 w.r.t. x
 large inputs           (``Check.large``) inputs scaled to that magnitude give finite outputs
                        and gradients, in both dtypes
 second-order gradient  gradgradcheck, when ``Check.second_order``
@@ -26,8 +26,8 @@ from tinygrad_edu.testing.conformance.outputs import (check_reference, compare_d
 def properties(comp: Component) -> list:
     """The (check name, property) pairs of an activation or a loss."""
     check = comp.check or Check()
-    props = [("gradient", _function_gradient(comp, check)),
-             ("outputs and gradients", _function_outputs(comp, check))]
+    props = [("outputs and gradients", _function_outputs(comp, check)),
+             ("gradient", _function_gradient(comp, check))]
     if check.large is not None:
         props.append(("large inputs", _function_large_inputs(comp, check)))
     if check.second_order:

@@ -3,14 +3,14 @@
 registered parameters  every Tensor a freshly built layer keeps (its sub-layers' too) is a
                        Parameter: anything else is invisible to parameters(), so never trained
                        (constants are numpy buffers: ``register_buffer``)
-gradient               gradcheck in float64 w.r.t. the input and every parameter, in train mode
-                       and in eval mode when that computes something else
 outputs and gradients  per mode, one forward and backward pass in float64 and one in float32
                        (copies of the same layer): output of the input's dtype; a gradient for
                        the input and every parameter, of its shape and dtype; input and
                        parameters unchanged by both; float32 output and gradients equal to
                        float64's within float32 precision (in train mode only for a layer
                        that is not random there: Dropout draws its numbers per dtype)
+gradient               gradcheck in float64 w.r.t. the input and every parameter, in train mode
+                       and in eval mode when that computes something else
 second-order gradient  gradgradcheck, when ``Check.second_order``
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ from tinygrad_edu.testing.conformance.outputs import (compare_dtypes, forward_ba
 def properties(comp: Component) -> list:
     """The (check name, property) pairs of a layer."""
     props = [("registered parameters", _layer_parameters(comp, comp.check)),
-             ("gradient", _layer_gradient(comp, comp.check)),
-             ("outputs and gradients", _layer_outputs(comp, comp.check))]
+             ("outputs and gradients", _layer_outputs(comp, comp.check)),
+             ("gradient", _layer_gradient(comp, comp.check))]
     if comp.check.second_order:
         props.append(("second-order gradient", _layer_gradient(comp, comp.check, order=2)))
     return props

@@ -1,5 +1,5 @@
 """Conformance checks of losses: those of a function of the network output (see
-:mod:`.activations`), with the output a 0-d Tensor, and
+:mod:`.activations`), with the output a 0-d Tensor, after
 
 reduction   the loss of a batch given twice (the input and every argument with the batch's
             first axis, concatenated with themselves) equals the loss of the batch for
@@ -22,7 +22,7 @@ def properties(comp: Component) -> list:
     """The (check name, property) pairs of a loss."""
     check = comp.check or Check()
     props = activations.properties(comp)
-    props.insert(2, ("reduction", _loss_reduction(comp, check)))
+    props.insert(0, ("reduction", _loss_reduction(comp, check)))
     return props
 
 
