@@ -31,8 +31,8 @@ class Tensor:
     what lets an optimizer update parameters in place and the book API keep its ``params`` dict
     in step with the model. In-place changes the framework makes (an optimizer's step,
     ``bump_version()``) are tracked: backward refuses a graph whose saved tensors changed after
-    they were saved. Changes made directly through numpy (``t.data[...] = ...`` or the caller's
-    array) are not tracked, as PyTorch does not track ``.data``; ``detect_anomaly()`` finds them.
+    they were saved. Changes made directly through numpy (``t.data[...] = ...``, ``t.data = other``
+    or the caller's array) are not tracked, as PyTorch does not track ``.data``; ``detect_anomaly()`` finds them.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "_version", "__weakref__")

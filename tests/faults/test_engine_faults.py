@@ -93,6 +93,15 @@ def test_editing_an_ops_output_is_caught_by_detect_anomaly():
             y.sum().backward()
 
 
+def test_rebinding_the_data_of_a_saved_tensor_is_caught_by_detect_anomaly():
+    w = Parameter(np.array([1.0, 2.0]))
+    with tg.detect_anomaly():
+        loss = (w * w).sum()
+        w.data = w.data - 0.5                 # a new array, not an in-place change
+        with pytest.raises(AnomalyError, match=r"Mul's input 0 \(shape \(2,\)\) was changed"):
+            loss.backward()
+
+
 # ---- dtypes and the points where formulas give 0 * inf -------------------------------------
 
 
