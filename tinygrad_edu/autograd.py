@@ -29,6 +29,9 @@ def topological_order(roots) -> list:
 
     An iterative depth-first search: a node is emitted after all of its inputs (post-order), and
     the reversed post-order is a topological order. No recursion, so depth is unlimited.
+    On the way it checks that no saved input changed in place after its op saved it (a tensor's
+    version is newer than the op's output: see ``Tensor.bump_version``), so backward refuses such
+    a graph before any gradient is computed.
     """
     post_order, visited = [], set()
     stack = [(root, False) for root in roots]
