@@ -47,7 +47,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .components import KINDS, Component, validate_components
+from .components import Component, validate_components
 from .names import MissingReplacementTarget, NameClash, NameTable
 from . import plugin_guard
 from .plugin_guard import CoreSnapshot, PluginAbort, guarded
@@ -254,13 +254,6 @@ def name_table() -> NameTable:
     """The name table of the loaded plugins (loads them on first use); the registry reads
     every lookup from it."""
     return _get_state().names
-
-
-def loaded_components() -> list[Component]:
-    """Every component of every loaded plugin (``kind`` and ``plugin`` filled in; for a
-    replaced name, its active implementation)."""
-    table = name_table()
-    return [comp for kind in KINDS for comp in table.active(kind)]
 
 
 def generation() -> int:
