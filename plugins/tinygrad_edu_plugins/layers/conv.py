@@ -116,8 +116,11 @@ class Conv2d(Module):
     """2-D convolution layer: filters W of shape (FN, C, FH, FW), bias b of shape (FN,).
 
     y[n, f, i, j] = b[f] + sum_{c, dy, dx} W[f, c, dy, dx] * xpad[n, c, i*stride + dy,
-    j*stride + dx], with output size OH = (H + 2*padding - FH) / stride + 1 (likewise OW),
-    which must be an integer. Computed by im2col (see :class:`Conv2dFunction`).
+    j*stride + dx], with output size OH = floor((H + 2*padding - FH) / stride) + 1 (likewise
+    OW), as in the book and PyTorch: when the stride does not tile the padded input, the last
+    (H + 2*padding - FH) % stride rows (columns) that no filter position reaches are dropped;
+    they do not affect y, so their gradient is zero. Computed by im2col (see
+    :class:`Conv2dFunction`).
     Weights are initialised with fan_in = C*FH*FW, fan_out = FN*FH*FW.
     """
 

@@ -233,7 +233,9 @@ class MaxPool2d(_Pool2d):
 
     ``stride`` defaults to the window size (non-overlapping windows, the usual 2x2/2); padding
     adds -inf borders. Each gradient goes to its window's maximum only (the first one if
-    several values tie). The output size must be an integer (see :func:`conv_output_size`).
+    several values tie). Output size OH = floor((H + 2*padding - kh) / stride) + 1 (likewise
+    OW), as in the book and PyTorch: rows and columns that no window reaches (when the stride
+    does not tile the padded input) are dropped and get a zero gradient.
     """
 
     _function = MaxPool2dFunction
@@ -241,7 +243,8 @@ class MaxPool2d(_Pool2d):
 
 class AvgPool2d(_Pool2d):
     """Average pooling over kh x kw windows: y = the mean of each window (zero padding is
-    counted); each window element receives dL/dy / (kh*kw)."""
+    counted); each window element receives dL/dy / (kh*kw). The output size and the dropped
+    border are those of :class:`MaxPool2d`."""
 
     _function = AvgPool2dFunction
 
