@@ -11,9 +11,10 @@ from tinygrad_edu.components import Check, Component
 from tinygrad_edu.function import Function
 from tinygrad_edu.im2col import col2im, conv_output_size, im2col
 from tinygrad_edu.module import Module
+from tinygrad_edu.random import generator
 from tinygrad_edu.tensor import Parameter, Tensor
 
-from ._common import _check_nchw, _float_dtype, _generator, _pair, _tensor, initial_weight
+from ._common import _check_nchw, _float_dtype, _pair, _tensor, initial_weight
 
 __all__ = ["Conv2d", "Conv2dFunction", "Im2col", "Col2im"]
 
@@ -141,7 +142,7 @@ class Conv2d(Module):
         shape = (self.out_channels, self.in_channels, FH, FW)
         self.W = Parameter(initial_weight("Conv2d", shape, self.in_channels * FH * FW,
                                           self.out_channels * FH * FW, weight_init,
-                                          _generator(rng, seed), dtype))
+                                          generator(rng, seed, owner="Conv2d"), dtype))
         self.b = Parameter(np.zeros(self.out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x):

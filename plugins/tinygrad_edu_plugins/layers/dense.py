@@ -7,9 +7,10 @@ import numpy as np
 
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.module import Module
+from tinygrad_edu.random import generator
 from tinygrad_edu.tensor import Parameter
 
-from ._common import _float_dtype, _generator, _tensor, initial_weight
+from ._common import _float_dtype, _tensor, initial_weight
 
 __all__ = ["Affine", "Linear"]
 
@@ -31,7 +32,7 @@ class Affine(Module):
                 raise ValueError(f"Affine: {what} must be a positive int, got {n!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = _float_dtype("Affine", dtype)
-        rng = _generator(rng, seed)
+        rng = generator(rng, seed, owner="Affine")
         self.W = Parameter(initial_weight("Affine", (self.in_features, self.out_features),
                                           self.in_features, self.out_features, weight_init,
                                           rng, dtype))
