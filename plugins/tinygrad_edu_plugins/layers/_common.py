@@ -10,12 +10,6 @@ import numbers
 
 import numpy as np
 
-from tinygrad_edu.tensor import Tensor
-
-
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
-
 
 def _float_dtype(layer, dtype):
     dtype = np.dtype(dtype)

@@ -12,9 +12,9 @@ from tinygrad_edu.function import Function
 from tinygrad_edu.im2col import col2im, conv_output_size, im2col
 from tinygrad_edu.module import Module
 from tinygrad_edu.random import generator
-from tinygrad_edu.tensor import Parameter, Tensor
+from tinygrad_edu.tensor import Parameter, Tensor, as_tensor
 
-from ._common import _check_nchw, _float_dtype, _pair, _tensor, initial_weight
+from ._common import _check_nchw, _float_dtype, _pair, initial_weight
 
 __all__ = ["Conv2d", "Conv2dFunction", "Im2col", "Col2im"]
 
@@ -146,7 +146,7 @@ class Conv2d(Module):
         self.b = Parameter(np.zeros(self.out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x):
-        x = _tensor(x)
+        x = as_tensor(x)
         _check_nchw(f"Conv2d({self.in_channels}, {self.out_channels})", x, self.in_channels)
         conv = Conv2dFunction(self.stride, self.padding)
         return conv(x, self.W, self.b) if self.b is not None else conv(x, self.W)

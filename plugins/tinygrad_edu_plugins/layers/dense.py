@@ -8,9 +8,9 @@ import numpy as np
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.module import Module
 from tinygrad_edu.random import generator
-from tinygrad_edu.tensor import Parameter
+from tinygrad_edu.tensor import Parameter, as_tensor
 
-from ._common import _float_dtype, _tensor, initial_weight
+from ._common import _float_dtype, initial_weight
 
 __all__ = ["Affine", "Linear"]
 
@@ -39,7 +39,7 @@ class Affine(Module):
         self.b = Parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
 
     def forward(self, x):
-        x = _tensor(x)
+        x = as_tensor(x)
         if x.ndim == 0:
             raise ValueError("Affine: the input is a scalar; expected shape (N, in_features)")
         if x.ndim > 2:

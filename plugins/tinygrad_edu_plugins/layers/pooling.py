@@ -11,8 +11,9 @@ from tinygrad_edu.components import Check, Component
 from tinygrad_edu.function import Function
 from tinygrad_edu.im2col import conv_output_size
 from tinygrad_edu.module import Module
+from tinygrad_edu.tensor import as_tensor
 
-from ._common import _check_nchw, _pair, _tensor
+from ._common import _check_nchw, _pair
 
 __all__ = ["MaxPool2d", "AvgPool2d", "MaxPool2dFunction", "AvgPool2dFunction"]
 
@@ -222,7 +223,7 @@ class _Pool2d(Module):
         self._geometry = _PoolGeometry(name, self.kernel_size, self.stride, self.padding)
 
     def forward(self, x):
-        return self._function(self._geometry)(_tensor(x))
+        return self._function(self._geometry)(as_tensor(x))
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

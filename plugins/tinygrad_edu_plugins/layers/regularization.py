@@ -8,8 +8,8 @@ import numpy as np
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.module import Module
 from tinygrad_edu.random import generator
+from tinygrad_edu.tensor import as_tensor
 
-from ._common import _tensor
 
 __all__ = ["Dropout"]
 
@@ -35,7 +35,7 @@ class Dropout(Module):
         self.rng = generator(rng, seed, owner="Dropout")
 
     def forward(self, x):
-        x = _tensor(x)
+        x = as_tensor(x)
         if not self.training or self.p == 0.0:
             return x
         if self.p == 1.0:
