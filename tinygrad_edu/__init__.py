@@ -24,6 +24,7 @@ from tinygrad_edu.ops import (abs, broadcast_to, clip, concatenate, exp, log, ma
                               mean, minimum, pad, reshape, sqrt, stack, sum_to, tanh, transpose,
                               var, where)
 from tinygrad_edu.plugins import PluginConflictError, PluginError
+from tinygrad_edu.random import manual_seed
 from tinygrad_edu.registry import UnknownComponentError
 from tinygrad_edu.tensor import Parameter, Tensor
 
