@@ -1,4 +1,4 @@
-"""The training loop: reproducibility, learning, evaluation, lifecycle hooks, Ctrl-C."""
+"""The training loop: reproducibility, learning, evaluation, callbacks, Ctrl-C."""
 import os
 import signal
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tinygrad_edu import Parameter, Tensor, plugins
+from tinygrad_edu.callbacks import Callback, PluginHooks
 from tinygrad_edu.hookspecs import hookimpl
 from tinygrad_edu.module import Module
 from tinygrad_edu.train import History, Trainer, accuracy, evaluate
@@ -146,45 +147,38 @@ def test_optimizer_instance_and_regularization_term_are_used():
     assert h.train_loss[0] < h.loss[0]           # the evaluation does not
 
 
-class Recorder:
+class Recorder(Callback):
     def __init__(self):
         self.calls = []
 
-    @hookimpl
     def before_fit(self, trainer):
         self.calls.append(("before_fit",))
 
-    @hookimpl
     def after_fit(self, trainer):
         self.calls.append(("after_fit", trainer.history.interrupted))
 
-    @hookimpl
     def before_epoch(self, trainer, epoch):
         self.calls.append(("before_epoch", epoch))
 
-    @hookimpl
     def after_epoch(self, trainer, epoch, logs):
         self.calls.append(("after_epoch", epoch, sorted(logs)))
 
-    @hookimpl
     def before_batch(self, trainer, iteration):
         self.calls.append(("before_batch", iteration))
 
-    @hookimpl
     def after_backward(self, trainer, model, iteration):
         assert model is trainer.model
         assert all(p.grad is not None for p in model.parameters())
         self.calls.append(("after_backward", iteration))
 
-    @hookimpl
     def after_batch(self, trainer, iteration, logs):
         self.calls.append(("after_batch", iteration, sorted(logs)))
 
 
-def test_lifecycle_hooks_are_called_in_order(plugin):
-    rec = plugin(Recorder(), "recorder")
+def test_callbacks_are_called_in_order():
+    rec = Recorder()
     x, t = blobs(4)
-    Trainer(TinyMLP(), lr=0.1).fit(x, t, x, t, epochs=2, batch_size=2, progress=False)
+    Trainer(TinyMLP(), lr=0.1, callbacks=[rec]).fit(x, t, x, t, epochs=2, batch_size=2, progress=False)
     batch = lambda i: [("before_batch", i), ("after_backward", i), ("after_batch", i, ["batch_size", "loss"])]
     logs = ["loss", "test_acc", "test_loss", "train_acc", "train_loss"]
     assert rec.calls == [("before_fit",),
@@ -193,49 +187,44 @@ def test_lifecycle_hooks_are_called_in_order(plugin):
                          ("after_fit", False)]
 
 
-class EarlyStop:
-    @hookimpl
+class EarlyStop(Callback):
     def after_epoch(self, trainer, epoch, logs):
         if epoch == 1:
             trainer.stop_training = True
 
 
-def test_plugin_stops_training_early(plugin):
-    plugin(EarlyStop(), "early_stop")
+def test_callback_stops_training_early():
     x, t = blobs(40)
-    h = Trainer(TinyMLP(), lr=0.1).fit(x, t, epochs=10, batch_size=20, progress=False)
+    h = Trainer(TinyMLP(), lr=0.1, callbacks=[EarlyStop()]).fit(x, t, epochs=10, batch_size=20, progress=False)
     assert h.epochs == [1, 2] and len(h.loss) == 4
     assert h.stopped_early and not h.interrupted
 
 
-class ZeroGrad:
+class ZeroGrad(Callback):
     """A gradient-changing plugin: with every gradient zeroed SGD cannot move anything."""
 
-    @hookimpl
-    def after_backward(self, model):
+    def after_backward(self, trainer, model, iteration):
         for p in model.parameters():
             p.grad.data[...] = 0
 
 
-def test_plugin_can_change_gradients_before_the_step(plugin):
-    plugin(ZeroGrad(), "zero_grad")
+def test_callback_can_change_gradients_before_the_step():
     x, t = blobs(40)
     model = TinyMLP()
     before = params_of(model)
-    Trainer(model, optimizer="sgd", lr=1.0).fit(x, t, epochs=2, batch_size=10, progress=False)
+    Trainer(model, optimizer="sgd", lr=1.0, callbacks=[ZeroGrad()]).fit(x, t, epochs=2, batch_size=10, progress=False)
     after = params_of(model)
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
-class ClipNorm:
+class ClipNorm(Callback):
     """Gradient clipping by global norm, as a plugin; records the norms the optimizer gets."""
 
     def __init__(self, max_norm):
         self.max_norm = max_norm
         self.norms = []
 
-    @hookimpl
-    def after_backward(self, model):
+    def after_backward(self, trainer, model, iteration):
         grads = [p.grad.data for p in model.parameters()]
         norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
         if norm > self.max_norm:
@@ -244,96 +233,82 @@ class ClipNorm:
         self.norms.append(float(np.sqrt(sum(float((g * g).sum()) for g in grads))))
 
 
-def test_gradient_clipping_plugin(plugin):
-    clip = plugin(ClipNorm(1e-3), "clip")
+def test_gradient_clipping_callback():
+    clip = ClipNorm(1e-3)
     x, t = blobs(40)
     model = TinyMLP()
     before = params_of(model)
-    Trainer(model, optimizer="sgd", lr=1.0).fit(x, t, epochs=1, batch_size=10, progress=False)
+    Trainer(model, optimizer="sgd", lr=1.0, callbacks=[clip]).fit(x, t, epochs=1, batch_size=10, progress=False)
     assert len(clip.norms) == 4 and max(clip.norms) <= 1e-3 * 1.0001
     # SGD moved every parameter by lr * (clipped gradient): in total at most 4 * 1e-3
     moved = np.sqrt(sum(((params_of(model)[k] - before[k]) ** 2).sum() for k in before))
     assert 0 < moved <= 4e-3 * 1.0001
 
 
-class InterruptAfterBatch:
+class InterruptAfterBatch(Callback):
     def __init__(self, at):
         self.at = at
 
-    @hookimpl
-    def after_batch(self, iteration):
+    def after_batch(self, trainer, iteration, logs):
         if iteration == self.at:
             raise KeyboardInterrupt
 
 
 def reference_params(x, t, iterations, batch_size=10, seed=0):
     """The parameters after exactly ``iterations`` steps of the same run."""
-    class Stop:
-        @hookimpl
-        def after_batch(self, trainer, iteration):
+    class Stop(Callback):
+        def after_batch(self, trainer, iteration, logs):
             if iteration == iterations - 1:
                 trainer.stop_training = True
     model = TinyMLP()
-    plugins.register_plugin(Stop(), name="reference_stop")
-    try:
-        Trainer(model, optimizer="adam", lr=0.01).fit(x, t, epochs=5, batch_size=batch_size, seed=seed,
-                                                      progress=False, verbose=False)
-    finally:
-        plugins.unregister_plugin("reference_stop")
+    Trainer(model, optimizer="adam", lr=0.01, callbacks=[Stop()]).fit(
+        x, t, epochs=5, batch_size=batch_size, seed=seed, progress=False, verbose=False)
     return params_of(model)
 
 
-def test_keyboard_interrupt_in_a_hook_keeps_params_and_history(plugin, capsys):
-    plugin(InterruptAfterBatch(at=5), "ctrl_c")
+def test_keyboard_interrupt_in_a_callback_keeps_params_and_history(capsys):
     x, t = blobs(40)
     model = TinyMLP()
-    rec = plugin(Recorder(), "recorder")
-    h = Trainer(model, optimizer="adam", lr=0.01).fit(x, t, x, t, epochs=5, batch_size=10, seed=0,
+    rec = Recorder()
+    h = Trainer(model, optimizer="adam", lr=0.01, callbacks=[InterruptAfterBatch(at=5), rec]).fit(x, t, x, t, epochs=5, batch_size=10, seed=0,
                                                       progress=False)
     assert h.interrupted and not h.stopped_early
     assert len(h.loss) == 6                 # iterations 0..5 completed
     assert h.epochs == [1]                  # epoch 2 (iterations 4..7) was cut short
     assert rec.calls[-1] == ("after_fit", True)
     assert "interrupted" in capsys.readouterr().err.lower()
-    plugins.unregister_plugin("ctrl_c")
-    plugins.unregister_plugin("recorder")
     expected = reference_params(x, t, iterations=6)
     got = params_of(model)
     assert all(np.array_equal(expected[k], got[k]) for k in expected)
 
 
-class InterruptInBackward:
-    @hookimpl
-    def after_backward(self, iteration):
+class InterruptInBackward(Callback):
+    def after_backward(self, trainer, model, iteration):
         if iteration == 3:
             raise KeyboardInterrupt
 
 
-def test_keyboard_interrupt_inside_the_step_drops_that_batch(plugin):
-    plugin(InterruptInBackward(), "ctrl_c_backward")
+def test_keyboard_interrupt_inside_the_step_drops_that_batch():
     x, t = blobs(40)
     model = TinyMLP()
-    h = Trainer(model, optimizer="adam", lr=0.01).fit(x, t, epochs=5, batch_size=10, seed=0,
+    h = Trainer(model, optimizer="adam", lr=0.01, callbacks=[InterruptInBackward()]).fit(x, t, epochs=5, batch_size=10, seed=0,
                                                       progress=False, verbose=False)
     assert h.interrupted and len(h.loss) == 3
     assert all(p.grad is None for p in model.parameters())
-    plugins.unregister_plugin("ctrl_c_backward")
     expected = reference_params(x, t, iterations=3)
     assert all(np.array_equal(expected[k], v) for k, v in params_of(model).items())
 
 
-class SendSigint:
-    @hookimpl
-    def before_batch(self, iteration):
+class SendSigint(Callback):
+    def before_batch(self, trainer, iteration):
         if iteration == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
-def test_real_ctrl_c_finishes_the_batch_then_stops(plugin, capsys):
-    plugin(SendSigint(), "sigint")
+def test_real_ctrl_c_finishes_the_batch_then_stops(capsys):
     x, t = blobs(40)
-    h = Trainer(TinyMLP(), lr=0.1).fit(x, t, epochs=3, batch_size=10, progress=False)
+    h = Trainer(TinyMLP(), lr=0.1, callbacks=[SendSigint()]).fit(x, t, epochs=3, batch_size=10, progress=False)
     assert h.interrupted and len(h.loss) == 3          # batch 2 was completed, then it stopped
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert "Ctrl-C" in capsys.readouterr().err
@@ -350,27 +325,24 @@ def test_history_is_a_history():
     assert isinstance(Trainer(TinyMLP()).history, History)
 
 
-class InterruptBeforeBatch:
-    @hookimpl
-    def before_batch(self, iteration):
+class InterruptBeforeBatch(Callback):
+    def before_batch(self, trainer, iteration):
         if iteration == 2:
             raise KeyboardInterrupt
 
 
-class InterruptAfterEpoch:
-    @hookimpl
-    def after_epoch(self, epoch):
+class InterruptAfterEpoch(Callback):
+    def after_epoch(self, trainer, epoch, logs):
         if epoch == 1:
             raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("hook, losses, epochs", [(InterruptBeforeBatch, 2, []),
                                                   (InterruptAfterEpoch, 8, [1, 2])])
-def test_keyboard_interrupt_from_other_hooks_also_stops_cleanly(plugin, hook, losses, epochs):
-    plugin(hook(), "ctrl_c_other")
+def test_keyboard_interrupt_from_other_callbacks_also_stops_cleanly(hook, losses, epochs):
     x, t = blobs(40)
     model = TinyMLP()
-    trainer = Trainer(model, lr=0.1)
+    trainer = Trainer(model, lr=0.1, callbacks=[hook()])
     h = trainer.fit(x, t, x, t, epochs=5, batch_size=10, progress=False, verbose=False)
     assert h.interrupted and len(h.loss) == losses and h.epochs == epochs
     assert len(h.train_acc) == len(h.test_acc) == len(h.epochs) == len(h.times)
@@ -440,16 +412,14 @@ def test_callable_schedule_gets_the_step_of_this_fit_and_really_drives_the_optim
     assert not np.array_equal(after["W1"], model.W1.data)
 
 
-def test_plugins_see_the_scheduled_lr_before_the_batch(plugin):
+def test_callbacks_see_the_scheduled_lr_before_the_batch():
     seen = []
 
-    class Watch:
-        @hookimpl
+    class Watch(Callback):
         def before_batch(self, trainer, iteration):
             seen.append(trainer.optimizer.lr)
-    plugin(Watch(), "lr-watch")
     x, t = blobs(40)
-    Trainer(TinyMLP(), lr=1.0).fit(x, t, epochs=1, batch_size=10, progress=False,
+    Trainer(TinyMLP(), lr=1.0, callbacks=[Watch()]).fit(x, t, epochs=1, batch_size=10, progress=False,
                                    lr_schedule=lambda step: 0.1 * (step + 1))
     assert seen == pytest.approx([0.1, 0.2, 0.3, 0.4])
 
