@@ -208,18 +208,18 @@ class Checkpoint(Callback):
         return self.saved
 
     def summary(self) -> str:
-        """What is on disk, in words: "saved params.npz (epoch 2, iteration 120), ... in DIR"."""
-        if self.params_at is not None:
-            epochs, iteration = self.params_at
-            params = f"params.npz (after {epochs} epoch(s), iteration {iteration})"
-        else:
-            params = "no params.npz"
+        """What is on disk, in words: "params.npz (iteration 120, 2 complete epochs),
+        history.json and curves.png in runs/mlp/run3"."""
         others = [name for name in self.saved if name not in ("params.npz", "optimizer.npz")]
-        text = f"{params}, " + ", ".join(others) if others else params
-        if self.params_problem:
-            kept = "kept the last good " if self.params_at else ""
-            text = f"{kept}{text} ({self.params_problem}: newer parameters not saved)"
-        return f"{text} in {self.directory}"
+        files = " and ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
+        if self.params_at is None:
+            params = f"no parameters ({self.params_problem or 'none saved yet'})"
+        else:
+            epochs, iteration = self.params_at
+            params = f"params.npz (iteration {iteration}, {epochs} complete epoch(s))"
+            if self.params_problem:
+                params = f"the last good {params}, not the newer ones ({self.params_problem})"
+        return f"{params}; {files} in {self.directory}" if files else f"{params} in {self.directory}"
 
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.directory)!r})"

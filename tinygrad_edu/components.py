@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-KINDS = ("layer", "activation", "loss", "optimizer", "initializer")
+KINDS = ("layer", "activation", "loss", "optimizer", "initializer",
+         "callback")
 
 
 @dataclass(frozen=True)

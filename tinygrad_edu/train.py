@@ -198,11 +198,12 @@ def _add_note(error: BaseException, note: str) -> None:
         error.add_note(note)
 
 
-def _one_line(error: BaseException) -> str:
+def _one_line(error: BaseException, with_type: bool = True) -> str:
     """``"ValueError: bad epoch 3 (raised in callback X.after_epoch)"``: the type, the first
     line of the message and the notes, on one line."""
     lines = str(error).strip().splitlines()
-    text = type(error).__name__ + (f": {lines[0]}" if lines else "")
+    text = type(error).__name__ if with_type or not lines else ""
+    text += (": " if text and lines else "") + (lines[0] if lines else "")
     notes = getattr(error, "__notes__", None) or []
     return " ".join([text, *(str(n) for n in notes)])
 
@@ -313,7 +314,7 @@ class Trainer:
             raise DivergenceError(
                 f"training diverged: the loss is {value} at iteration {self.iteration} (epoch "
                 f"{self.epoch + 1}); stopped before it changed the parameters. Try a smaller "
-                f"learning rate than {self.optimizer.lr:g}")
+                f"learning rate than {self.base_lr:g}")
         loss.backward()
         if self._handlers is not None and self._handlers["after_backward"]:
             self._call("after_backward", trainer=self, model=model, iteration=self.iteration)
@@ -498,7 +499,7 @@ class Trainer:
                 raise DivergenceError(
                     f"training diverged: a parameter is NaN or infinite after epoch {epoch + 1} "
                     f"(iteration {self.iteration - 1}). Try a smaller learning rate than "
-                    f"{self.optimizer.lr:g}")
+                    f"{self.base_lr:g}")
             self.epochs_done += 1
             logs: dict[str, Any] = {"loss": float(np.mean(epoch_losses)) if epoch_losses else math.nan}
             if self.stop_training or e == epochs - 1 or (eval_every and (e + 1) % eval_every == 0):
