@@ -42,6 +42,10 @@ def test_help_everywhere(capsys, command):
     (["train", "--optimizer", "adamm"], "--optimizer: Unknown optimizer 'adamm'. Did you mean 'adam'?"),
     (["train", "--weight-init", "hee"], "--weight-init: Unknown initializer 'hee'"),
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "--seed", "-1"], "--seed: expected an integer from 0 to 2**32 - 1, got '-1'"),
+    (["train", "--data-dir", "/no/such/dir"], "--data-dir: '/no/such/dir' does not exist"),
+    (["train", "--callback", "nosuch"], "--callback: Unknown callback 'nosuch'"),
+    (["train", "--resume", "/no/such/run"], "--resume: no run to resume in '/no/such/run'"),
     (["check", "rleu"], "Unknown component 'rleu'. Did you mean 'relu'?"),
     (["graph", "--batch", "x"], "--batch: expected a positive integer"),
 ])
@@ -99,12 +103,18 @@ def test_train_on_a_tiny_subset_writes_weights_plot_and_history(capsys, tmp_path
     assert "data: embedded MNIST sample (10,000 train / 2,000 test)" in out
     assert "test accuracy: " in out and "on 200 test images" in out
     assert "6/6" in err                                       # the progress bar (stderr)
-    assert sorted(p.name for p in out_dir.iterdir()) == ["curves.png", "history.json", "params.npz"]
+    assert [p.name for p in out_dir.iterdir()] == ["run1"]      # each run in a folder of its own
+    out_dir = out_dir / "run1"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["curves.png", "history.json", "optimizer.npz",
+                                                         "params.npz"]
+    assert f"in {out_dir}" in out
     assert (out_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     history = json.loads((out_dir / "history.json").read_text())
     assert history["train_samples"] == 300 and len(history["loss"]) == 6
+    assert history["status"] == "finished" and history["epochs_done"] == 1
+    assert history["options"]["limit"] == 300 and history["params_saved_at"] == [1, 6]
     acc = float(out.split("test accuracy: ")[1].split()[0])
-    assert acc == pytest.approx(history["test_accuracy"]) and acc > 0.3      # better than chance
+    assert acc == pytest.approx(history["test_acc"][-1]) and acc > 0.3      # better than chance
     from tinygrad_edu.models import get_model
     from tinygrad_edu.serialization import load_params
     from tinygrad_edu.train import accuracy
@@ -122,7 +132,7 @@ def test_train_with_a_cosine_learning_rate_schedule(capsys, tmp_path):
                          "--lr", "0.002", "--lr-schedule", "cosine", "--out", str(out_dir),
                          "--no-progress")
     assert code == 0, err
-    history = json.loads((out_dir / "history.json").read_text())
+    history = json.loads((out_dir / "run1" / "history.json").read_text())
     lrs = history["lr"]
     assert lrs[0] == pytest.approx(0.002) and all(a > b for a, b in zip(lrs, lrs[1:]))
     code, _, err = run(capsys, "train", "--lr-schedule", "linear")
