@@ -45,18 +45,16 @@ seeded when the model is built).
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 
 from tinygrad_edu import interrupts, registry, schedules
-from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.callbacks import EVENTS, as_callbacks, handlers
+from tinygrad_edu.evaluation import Evaluation, accuracy, check_data, evaluate, model_dtype, resolve_loss
 from tinygrad_edu.data import DataLoader
 from tinygrad_edu.module import Module
 from tinygrad_edu.optimizer import Optimizer
@@ -67,86 +65,6 @@ __all__ = ["Trainer", "History", "Evaluation", "DivergenceError", "evaluate", "a
 
 class DivergenceError(FloatingPointError):
     """Training stopped: the loss (or a parameter) is no longer a finite number."""
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-class Evaluation(NamedTuple):
-    """The result of :func:`evaluate`: mean loss and accuracy over a dataset."""
-
-    loss: float
-    accuracy: float
-
-
-def _labels(t: np.ndarray) -> np.ndarray:
-    """Class numbers from integer labels (N,) or one-hot / probability rows (N, C)."""
-    t = np.asarray(t)
-    return t.argmax(axis=1) if t.ndim == 2 else t
-
-
-def _resolve_loss(loss) -> Callable:
-    if isinstance(loss, str):
-        return registry.get("loss", loss)
-    if callable(loss):
-        return loss
-    raise TypeError(f"loss must be a registered loss name or a callable loss(y, t), got {loss!r}")
-
-
-def _check_data(x, t, what: str, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x.data if isinstance(x, Tensor) else x)
-    t = np.asarray(t.data if isinstance(t, Tensor) else t)
-    if x.ndim == 0 or len(x) != len(t):
-        raise ValueError(f"{what}: x and t must hold the same number of samples, got shapes "
-                         f"{x.shape} and {t.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{what}: x must be floating point (e.g. float32 in [0, 1]), got {x.dtype}; "
-                        f"normalize images first (tinygrad_edu.data.normalize_images)")
-    if dtype is not None and x.dtype != dtype:
-        x = x.astype(dtype)   # once, here, so that every batch already has the model's dtype
-    return x, t
-
-
-def _model_dtype(model) -> np.dtype | None:
-    params = model.parameters() if isinstance(model, Module) else []
-    return params[0].data.dtype if params else None
-
-
-def evaluate(model, x, t, batch_size: int = 1000, loss="softmax_cross_entropy") -> Evaluation:
-    """Mean loss and accuracy of ``model`` on ``(x, t)``, batch by batch, in eval mode and
-    under ``no_grad``; the model's previous train/eval mode is restored afterwards.
-
-    accuracy = (1/N) · #{n : argmax_k y_nk = t_n}  (t: labels, or one-hot rows);
-    loss     = (1/N) · Σ_batches n_b · loss(y_b, t_b)  (``loss=None`` skips it: NaN).
-    """
-    loss_fn = _resolve_loss(loss) if loss is not None else None
-    x, t = _check_data(x, t, "evaluate", _model_dtype(model))
-    n = len(x)
-    if n == 0:
-        raise ValueError("evaluate: no samples")
-    if batch_size < 1:
-        raise ValueError(f"evaluate: batch_size must be positive, got {batch_size}")
-    was_training = getattr(model, "training", False)
-    if isinstance(model, Module):
-        model.eval()
-    correct, total_loss = 0, 0.0
-    try:
-        with no_grad():
-            for start in range(0, n, batch_size):
-                xb, tb = x[start:start + batch_size], t[start:start + batch_size]
-                y = model(Tensor(xb))
-                correct += int(np.count_nonzero(y.data.argmax(axis=1) == _labels(tb)))
-                if loss_fn is not None:
-                    total_loss += float(loss_fn(y, tb).data) * len(xb)
-    finally:
-        if isinstance(model, Module) and was_training:
-            model.train()
-    return Evaluation(total_loss / n if loss_fn is not None else math.nan, correct / n)
-
-
-def accuracy(model, x, t, batch_size: int = 1000) -> float:
-    """The fraction of samples whose largest output is the true class (eval mode, no_grad)."""
-    return evaluate(model, x, t, batch_size=batch_size, loss=None).accuracy
 
 
 # --------------------------------------------------------------------------- history
@@ -242,7 +160,7 @@ class Trainer:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a Module, got {type(model).__name__}")
         self.model = model
-        self.loss_fn = _resolve_loss(loss)
+        self.loss_fn = resolve_loss(loss)
         self.optimizer = self._make_optimizer(optimizer, lr, optimizer_kwargs or {})
         self.regularization = bool(regularization)
         self.eval_batch_size = int(eval_batch_size)
@@ -346,15 +264,15 @@ class Trainer:
                         schedule go on as if the whole run were this one call
         """
         model = self.model
-        dtype = _model_dtype(model)
-        x_train, t_train = _check_data(x_train, t_train, "fit: training data", dtype)
+        dtype = model_dtype(model)
+        x_train, t_train = check_data(x_train, t_train, "fit: training data", dtype)
         if len(x_train) == 0:
             raise ValueError("fit: the training data hold no samples")
         has_test = x_test is not None
         if has_test:
             if t_test is None:
                 raise ValueError("fit: x_test given without t_test")
-            x_test, t_test = _check_data(x_test, t_test, "fit: test data", dtype)
+            x_test, t_test = check_data(x_test, t_test, "fit: test data", dtype)
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"fit: {name} must be a positive integer, got {value!r}")
