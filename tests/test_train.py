@@ -1,4 +1,5 @@
 """The training loop: reproducibility, learning, evaluation, callbacks, Ctrl-C."""
+import json
 import os
 import signal
 
@@ -9,7 +10,7 @@ from tinygrad_edu import Parameter, Tensor, plugins
 from tinygrad_edu.callbacks import Callback, PluginHooks
 from tinygrad_edu.hookspecs import hookimpl
 from tinygrad_edu.module import Module
-from tinygrad_edu.train import History, Trainer, accuracy, evaluate
+from tinygrad_edu.train import DivergenceError, History, Trainer, accuracy, evaluate
 
 
 class TinyMLP(Module):
@@ -433,3 +434,150 @@ def test_bad_schedules_give_clear_errors():
         fit(TinyMLP(), x, t, lr=0.1, progress=False, lr_schedule=lambda step: -1.0)
     with pytest.raises(TypeError, match="lr_schedule must be"):
         Trainer(TinyMLP(), lr=0.1).fit(x, t, progress=False, lr_schedule=0.01)
+
+
+# ---------------------------------------------------------------- callbacks are opt-in
+
+
+class GlobalHook:
+    """A plugin's lifecycle hook: before callbacks, it changed every Trainer."""
+
+    def __init__(self):
+        self.epochs = []
+
+    @hookimpl
+    def after_epoch(self, trainer, epoch, logs):
+        self.epochs.append(epoch)
+
+
+def test_an_installed_lifecycle_hook_reaches_only_trainers_that_opt_in(plugin):
+    hook = plugin(GlobalHook(), "global_hook")
+    x, t = blobs(40)
+    Trainer(TinyMLP(), lr=0.1).fit(x, t, epochs=2, batch_size=20, progress=False)
+    assert hook.epochs == []                                   # a plain Trainer: untouched
+    Trainer(TinyMLP(), lr=0.1, callbacks=[PluginHooks()]).fit(x, t, epochs=2, batch_size=20,
+                                                               progress=False)
+    assert hook.epochs == [0, 1]
+
+
+def test_callbacks_must_be_instances_of_callbacks():
+    with pytest.raises(TypeError, match=r"instances; got the class Recorder \(write Recorder\(\)\)"):
+        Trainer(TinyMLP(), callbacks=[Recorder])
+    with pytest.raises(TypeError, match="is not a callback"):
+        Trainer(TinyMLP(), callbacks=[object()])
+    with pytest.raises(TypeError, match="must be a list of callbacks"):
+        Trainer(TinyMLP(), callbacks=Recorder())
+
+
+class Boom(Callback):
+    def after_epoch(self, trainer, epoch, logs):
+        raise ValueError("boom")
+
+
+def test_an_error_in_a_callback_still_runs_every_after_fit_then_is_raised():
+    x, t = blobs(40)
+    rec = Recorder()
+    trainer = Trainer(TinyMLP(), lr=0.1, callbacks=[Boom(), rec])
+    with pytest.raises(ValueError, match="boom") as info:
+        trainer.fit(x, t, epochs=3, batch_size=20, progress=False)
+    assert rec.calls[-1] == ("after_fit", False)
+    assert trainer.error is info.value and trainer.status == "failed"
+    assert trainer.progress()["error"].startswith("ValueError: boom")
+    if hasattr(info.value, "__notes__"):
+        assert "(raised in callback Boom.after_epoch)" in info.value.__notes__
+
+
+# ---------------------------------------------------------------- divergence
+
+
+def test_a_nan_loss_stops_training_before_it_touches_the_parameters():
+    x, t = blobs(40)
+    model = TinyMLP()
+
+    class Poison(Callback):
+        def before_batch(self, trainer, iteration):
+            if iteration == 5:                 # the second batch of epoch 2
+                x[:] = np.nan
+    trainer = Trainer(model, optimizer="sgd", lr=0.1, callbacks=[Poison()])
+    with pytest.raises(DivergenceError, match=r"the loss is nan at iteration 5 \(epoch 2\)"):
+        trainer.fit(x, t, epochs=3, batch_size=10, shuffle=False, progress=False)
+    assert trainer.status == "diverged" and len(trainer.history.loss) == 5
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+def test_a_parameter_that_is_not_finite_ends_the_epoch_with_an_error():
+    x, t = blobs(40)
+
+    class Overflow(Callback):
+        def after_batch(self, trainer, iteration, logs):
+            if iteration == 3:                 # the last batch of epoch 1: no loss sees it
+                trainer.model.b2.data[0] = np.inf
+    with pytest.raises(DivergenceError, match=r"not finite|NaN or infinite after epoch 1"):
+        Trainer(TinyMLP(), lr=0.1, callbacks=[Overflow()]).fit(x, t, epochs=2, batch_size=10,
+                                                                progress=False)
+
+
+# ---------------------------------------------------------------- checkpoints and resuming
+
+
+def test_checkpoint_saves_every_epoch_and_never_nan_weights(tmp_path):
+    from tinygrad_edu.callbacks import Checkpoint
+    from tinygrad_edu.serialization import read_params
+    x, t = blobs(40)
+    saves = []
+
+    class Spy(Callback):
+        def after_epoch(self, trainer, epoch, logs):   # runs after the checkpoint's after_epoch
+            saves.append(read_params(tmp_path / "params.npz")["W1"].copy())
+    model = TinyMLP()
+    checkpoint = Checkpoint(tmp_path, record={"what": "test"}, plot=False)
+    trainer = Trainer(model, lr=0.1, callbacks=[checkpoint, Spy()])
+    trainer.fit(x, t, epochs=2, batch_size=20, progress=False)
+    assert len(saves) == 2 and not np.array_equal(saves[0], saves[1])
+    assert np.array_equal(saves[1], model.W1.data)
+    record = json.loads((tmp_path / "history.json").read_text())
+    assert record["what"] == "test" and record["status"] == "finished" and record["epochs_done"] == 2
+    good = model.W1.data.copy()
+    model.W1.data[0, 0] = np.nan                                # a run gone bad afterwards
+    with pytest.raises(DivergenceError):
+        trainer.fit(x, t, epochs=1, batch_size=20, progress=False)
+    assert np.array_equal(read_params(tmp_path / "params.npz")["W1"], good)
+    assert "the last good params.npz (iteration 4, 2 complete epoch(s))" in checkpoint.summary()
+
+
+def test_initial_epoch_resumes_exactly_where_a_run_stopped(tmp_path):
+    """Four epochs in one go equal two, a save, a new process (here: new objects), two more."""
+    from tinygrad_edu.callbacks import Checkpoint
+    from tinygrad_edu.serialization import load_params
+    x, t = blobs(100)
+    kwargs = dict(epochs=4, batch_size=20, seed=5, progress=False, lr_schedule="cosine")
+    whole = Trainer(TinyMLP(), optimizer="adam", lr=0.01)
+    whole.fit(x, t, x, t, **kwargs)
+
+    class StopAfter2(Callback):
+        def after_epoch(self, trainer, epoch, logs):
+            trainer.stop_training = epoch == 1
+    first = Trainer(TinyMLP(), optimizer="adam", lr=0.01, callbacks=[StopAfter2(), Checkpoint(tmp_path, plot=False)])
+    first.fit(x, t, x, t, **kwargs)
+    second = Trainer(load_params(TinyMLP(seed=9), tmp_path / "params.npz"), optimizer="adam", lr=0.01)
+    with np.load(tmp_path / "optimizer.npz") as saved:
+        second.optimizer.load_state_dict(dict(saved))
+    second.epochs_done, second.iteration = 2, 10        # 2 epochs of 5 batches
+    second.fit(x, t, x, t, initial_epoch=2, **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(params_of(whole.model).values(),
+                                                    params_of(second.model).values()))
+    assert second.history.lr == whole.history.lr[10:] and second.history.epochs == [3, 4]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_sigterm_stops_after_the_batch_like_ctrl_c(capsys):
+    class SendSigterm(Callback):
+        def before_batch(self, trainer, iteration):
+            if iteration == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+    x, t = blobs(40)
+    trainer = Trainer(TinyMLP(), lr=0.1, callbacks=[SendSigterm()])
+    h = trainer.fit(x, t, epochs=3, batch_size=10, progress=False)
+    assert h.interrupted and len(h.loss) == 2 and trainer.stop_reason == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert "Training interrupted (SIGTERM) at epoch 1, iteration 2" in capsys.readouterr().err
