@@ -270,8 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on MNIST (default: SimpleConvNet, well under a minute)",
                        description="Train a model on MNIST or Fashion-MNIST, show a progress bar, print the "
-                                   "test accuracy and save the weights (params.npz), the curves "
-                                   "(curves.png) and the history (history.json). With no options: "
+                                   "test accuracy and save, in a new run folder (runs/<model>/runN), the "
+                                   "weights (params.npz), the optimizer state, the history (history.json) "
+                                   "at every epoch and on every way out, and the curves (curves.png). "
+                                   "Ctrl-C or SIGTERM: save, then exit 130 or 143; a diverging loss: "
+                                   "exit 3, the last good weights kept. With no options: "
                                    "SimpleConvNet, Adam with a cosine learning-rate decay, 10 epochs on the "
                                    "embedded MNIST sample when the full data are not found (about 20 s "
                                    "on 2 cores).")
