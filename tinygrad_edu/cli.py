@@ -78,15 +78,30 @@ def _plural(kind: str) -> str:
     return kind + ("es" if kind.endswith("s") else "s")
 
 
+def _role(slot, comp) -> str:
+    """How one implementation of a replaced name stands: active, standard, or why not used."""
+    roles = ["standard"] if comp is slot.standard else []
+    if comp is slot.active:
+        roles.append("active")
+    elif comp is not slot.standard:
+        roles.append(slot.notes.get(comp.plugin, f"priority {comp.priority}, outranked"))
+    return ", ".join(roles)
+
+
 def cmd_plugins(args) -> int:
     from tinygrad_edu import plugins
 
     records = plugins.plugin_records()
     rows = [record.as_row() for record in records]
     manager = plugins.get_plugin_manager()
+    replaced = plugins.name_table().replaced()
     for record, row in zip(records, rows):   # which lifecycle hooks each loaded plugin implements
         callers = manager.get_hookcallers(record.plugin) if record.status == "loaded" else None
         row["hooks"] = sorted(c.name for c in callers or [] if not c.name.startswith("register_"))
+        row["active_replacements"] = sorted(
+            f"{slot.standard.kind}:{slot.standard.name}" for slot in replaced
+            if slot.active is not None and slot.active.plugin == record.name
+            and slot.active is not slot.standard)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -100,10 +115,17 @@ def cmd_plugins(args) -> int:
         for kind, names in r["registers"].items():
             if names:
                 print(f"      {_plural(kind)}: {', '.join(names)}")
+        for kind, names in r["replaces"].items():
+            print(f"      replaces {_plural(kind)}: {', '.join(names)}")
         if r["hooks"]:
             print(f"      lifecycle hooks: {', '.join(r['hooks'])}")
-        if not any(r["registers"].values()) and not r["hooks"]:
+        if not any(r["registers"].values()) and not r["replaces"] and not r["hooks"]:
             print("      (registers nothing)")
+    if replaced:
+        print("replaced names (the active implementation first):")
+        for slot in replaced:
+            chain = " > ".join(f"{c.plugin} ({_role(slot, c)})" for c in slot.implementations())
+            print(f"  {slot.standard.kind} {slot.standard.name}: {chain}")
     if disabled:
         print(f"{len(disabled)} disabled: " + ", ".join(r["name"] for r in disabled)
               + f"  (see ${plugins.DISABLE_ENV})")
@@ -227,17 +249,16 @@ def cmd_graph(args) -> int:
 
     from tinygrad_edu import Tensor, registry
     from tinygrad_edu.graphviz import save_dot, to_dot
-    from tinygrad_edu.models import get_model, model_spec
+    from tinygrad_edu.models import get_model
 
-    spec = model_spec(args.model)
-    model = get_model(spec.name, input_shape=(1, 28, 28), num_classes=10, seed=0)
-    shape = (args.batch, 784) if spec.flatten else (args.batch, 1, 28, 28)
+    model = get_model(args.model, input_shape=(1, 28, 28), num_classes=10, seed=0)
+    shape = (args.batch, 1, 28, 28)
     x = Tensor(np.zeros(shape, np.float32), name="x")
     for name, p in model.named_parameters():
         p.name = name
     loss = registry.get("loss", "softmax_cross_entropy")(model(x), np.zeros(args.batch, np.int64))
     loss.name = "loss"
-    title = f"{spec.name}: one training step's graph"
+    title = f"{args.model}: one training step's graph"
     if args.out:
         path = save_dot(loss, args.out, title=title)
         print(f"wrote {path}; render it with: dot -Tpng {path} -o {Path(path).with_suffix('.png')}")
@@ -251,7 +272,7 @@ def cmd_graph(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from tinygrad_edu import train_command
-    from tinygrad_edu.models import model_names
+    from tinygrad_edu.registry import NameChoices
 
     parser = _Parser(prog=PROG, description="tinygrad_edu: a small deep-learning framework on numpy "
                      "for learning how backpropagation works.",
@@ -308,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("graph", help="print the computation graph of a model as Graphviz DOT",
                        description="Build a model, run one forward pass and the loss on a small batch, and "
                                    "print (or save) the graph behind the loss as Graphviz DOT text.")
-    p.add_argument("--model", choices=model_names(), default="mlp", help="the model (default: mlp)")
+    p.add_argument("--model", type=NameChoices("model"), choices=NameChoices("model"), metavar="NAME",
+                   default="mlp", help="the model (default: mlp), any registered one: %(choices)s")
     p.add_argument("--batch", type=_positive_int, default=2, help="batch size of the example input")
     p.add_argument("--out", metavar="FILE", default=None, help="write the DOT text to FILE")
     p.set_defaults(func=cmd_graph)

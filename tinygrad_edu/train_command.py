@@ -39,21 +39,12 @@ def _weight_init(text: str):
     return value
 
 
-def _registered(kind: str) -> str:
-    """The registered names of a kind, for --help (never fails: --help must always work)."""
-    try:
-        from tinygrad_edu import registry
-
-        return ", ".join(registry.names(kind)) or "none registered"
-    except Exception:   # a broken installation: the command itself will say what is wrong
-        return "see `tinygrad-edu plugins`"
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``tinygrad-edu train``."""
-    from tinygrad_edu.models import model_names
+    from tinygrad_edu.registry import NameChoices   # names looked up only when needed (--help)
 
-    p.add_argument("--model", choices=model_names(), default="simple_convnet", help="the model (default: %(default)s)")
+    p.add_argument("--model", type=NameChoices("model"), choices=NameChoices("model"), metavar="NAME",
+                   default="simple_convnet", help="the model (default: %(default)s), any registered one: %(choices)s")
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist", help="the dataset (default: %(default)s)")
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="folder with the four IDX files; it must exist (else $TINYGRAD_EDU_DATA, "
@@ -62,7 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto: the full data if found locally, else the embedded MNIST sample; "
                         "full: the full data (downloaded if missing); sample: the embedded sample "
                         "(default: %(default)s; with --data-dir, auto means the data in DIR)")
-    p.add_argument("--optimizer", default="adam", help=f"any registered optimizer: {_registered('optimizer')} (default: %(default)s)")
+    p.add_argument("--optimizer", type=NameChoices("optimizer"), choices=NameChoices("optimizer"),
+                   metavar="NAME", default="adam",
+                   help="any registered optimizer: %(choices)s (default: %(default)s)")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: the optimizer's own, 0.001 for adam)")
     p.add_argument("--lr-schedule", choices=sorted(schedules.NAMED), default="cosine",
@@ -81,8 +74,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-train-samples", type=_positive_int, default=1000, metavar="N",
                    help="training accuracy per epoch is measured on N training images "
                         "(default: %(default)s)")
-    p.add_argument("--callback", action="append", default=[], metavar="NAME",
-                   help=f"add a callback a plugin offers (repeatable): {_registered('callback')}")
+    p.add_argument("--callback", type=NameChoices("callback"), choices=NameChoices("callback"),
+                   action="append", default=[], metavar="NAME",
+                   help="use a callback that a plugin offers (repeatable); installed: %(choices)s")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="where the run folders go: each run writes to a new DIR/runN "
                         "(default: runs/<model>)")
@@ -180,13 +174,15 @@ def _check_data_dir(args) -> None:
 
 
 def _check_components(args) -> list:
-    """Look the named components up before anything is loaded; returns the callbacks."""
+    """Look up what argparse could not (an initializer name; the components a resumed run
+    names) before anything is loaded; returns the callbacks, built."""
     from tinygrad_edu import registry
-    for kind, option, name in (("optimizer", "--optimizer", args.optimizer),
-                               ("initializer", "--weight-init", args.weight_init),
-                               *(("callback", "--callback", n) for n in args.callback)):
-        if kind == "initializer" and not isinstance(name, str):
-            continue
+
+    wanted = [("initializer", "--weight-init", args.weight_init)] if isinstance(args.weight_init, str) else []
+    if args.resume:
+        wanted += [("model", "--model", args.model), ("optimizer", "--optimizer", args.optimizer),
+                   *(("callback", "--callback", name) for name in args.callback)]
+    for kind, option, name in wanted:
         try:
             registry.get_component(kind, name)
         except LookupError as error:
@@ -200,14 +196,13 @@ def _check_components(args) -> list:
 def cmd_train(args) -> int:
     from tinygrad_edu.callbacks import Checkpoint
     from tinygrad_edu.data import load_mnist, preprocess
-    from tinygrad_edu.models import get_model, model_spec
+    from tinygrad_edu.models import get_model
     from tinygrad_edu.train import Trainer, _add_note
 
     record = _resume_options(args) if args.resume else None
     _check_data_dir(args)
     callbacks = _check_components(args)
-    spec = model_spec(args.model)
-    out = Path(args.resume) if args.resume else Path(args.out) if args.out else Path("runs") / spec.name
+    out = Path(args.resume) if args.resume else Path(args.out) if args.out else Path("runs") / args.model
     check_out(out)
     started = time.perf_counter()
 
@@ -217,8 +212,8 @@ def cmd_train(args) -> int:
     data = load_mnist(args.data_dir, kind=args.dataset, source=source,
                       download=args.data_dir is None or args.source == "full")
     print(f"data: {data.source}")
-    x_train, t_train = preprocess(data.x_train, data.t_train, flatten=spec.flatten)
-    x_test, t_test = preprocess(data.x_test, data.t_test, flatten=spec.flatten)
+    x_train, t_train = preprocess(data.x_train, data.t_train, flatten=False)   # models take images
+    x_test, t_test = preprocess(data.x_test, data.t_test, flatten=False)
     if len(x_train) == 0 or len(x_test) == 0:
         which = "training" if len(x_train) == 0 else "test"
         raise ValueError(f"the data set ({data.source}) holds no {which} images")
@@ -228,17 +223,17 @@ def cmd_train(args) -> int:
         print(f"using {len(x_train):,} training and {len(x_test):,} test images")
 
     folder = out if args.resume else new_run_folder(out)
-    model = get_model(spec.name, input_shape=(1, 28, 28), num_classes=10, seed=args.seed,
+    model = get_model(args.model, input_shape=(1, 28, 28), num_classes=10, seed=args.seed,
                       weight_init=args.weight_init)
     checkpoint = Checkpoint(folder, record={
-        "model": spec.name, "data": data.source, "train_samples": len(x_train),
+        "model": args.model, "data": data.source, "train_samples": len(x_train),
         "test_samples": len(x_test), "options": {name: getattr(args, name) for name in RUN_OPTIONS}})
     trainer = Trainer(model, loss="softmax_cross_entropy", optimizer=args.optimizer, lr=args.lr,
                       eval_train_samples=args.eval_train_samples, callbacks=[*callbacks, checkpoint])
     checkpoint.record["optimizer"] = type(trainer.optimizer).__name__
-    checkpoint.title = _title(spec.name, trainer, args, data.source, len(x_train), len(x_test))
+    checkpoint.title = _title(args.model, trainer, args, data.source, len(x_train), len(x_test))
     initial_epoch = _restore(trainer, checkpoint, record) if record else 0
-    print(f"model: {spec.name} ({model.num_parameters():,} parameters, float32), optimizer: "
+    print(f"model: {args.model} ({model.num_parameters():,} parameters, float32), optimizer: "
           f"{type(trainer.optimizer).__name__} lr={trainer.base_lr:g}, {args.epochs} epoch(s) of "
           f"{-(-len(x_train) // args.batch_size)} batches of {args.batch_size}; run folder {folder}"
           + (f"; resuming after epoch {initial_epoch}" if record else ""))
