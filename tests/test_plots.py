@@ -63,3 +63,38 @@ def test_pyplot_backend_is_not_changed(tmp_path):
     backend = matplotlib.get_backend()
     plots.plot_lines({"a": [1, 2]}, tmp_path / "x.png")
     assert matplotlib.get_backend() == backend
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plot functions save, in order."""
+    figures = []
+    real = plots.save_figure
+
+    def keep(fig, path, **kwargs):
+        figures.append(fig)
+        return real(fig, path, **kwargs)
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return figures
+
+
+def test_history_loss_is_on_a_log_scale_when_positive(tmp_path, drawn):
+    loss = list(2.3 * np.exp(-np.arange(600) / 50) + 0.01)     # flat on a linear scale after ~100
+    plots.plot_history({"loss": loss}, tmp_path / "log.png", title="mlp, SGD lr=0.1")
+    ax_loss = drawn[-1].axes[0]
+    assert ax_loss.get_yscale() == "log" and "log" in ax_loss.get_ylabel()
+    assert drawn[-1]._suptitle.get_text() == "mlp, SGD lr=0.1"
+    plots.plot_history({"loss": [0.5, -0.1, 0.2]}, tmp_path / "lin.png")   # a loss that can be <= 0
+    assert drawn[-1].axes[0].get_yscale() == "linear"
+
+
+def test_the_cli_plot_title_says_what_the_run_used(tmp_path, drawn, capsys):
+    from tinygrad_edu import cli
+    code = cli.main(["train", "--model", "mlp", "--source", "sample", "--epochs", "1", "--limit", "200",
+                     "--test-limit", "100", "--optimizer", "sgd", "--lr", "0.05", "--no-progress",
+                     "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    title = drawn[-1]._suptitle.get_text()
+    for phrase in ("mlp", "SGD lr=0.05", "200 training images (--limit 200)",
+                   "100 test images (--test-limit 100)", "embedded MNIST sample"):
+        assert phrase in title, title

@@ -1,4 +1,5 @@
-"""The training loop: reproducibility, learning, evaluation, lifecycle hooks, Ctrl-C."""
+"""The training loop: reproducibility, learning, evaluation, callbacks, Ctrl-C."""
+import json
 import os
 import signal
 
@@ -6,9 +7,10 @@ import numpy as np
 import pytest
 
 from tinygrad_edu import Parameter, Tensor, plugins
+from tinygrad_edu.callbacks import Callback, PluginHooks
 from tinygrad_edu.hookspecs import hookimpl
 from tinygrad_edu.module import Module
-from tinygrad_edu.train import History, Trainer, accuracy, evaluate
+from tinygrad_edu.train import DivergenceError, History, Trainer, accuracy, evaluate
 
 
 class TinyMLP(Module):
@@ -146,45 +148,38 @@ def test_optimizer_instance_and_regularization_term_are_used():
     assert h.train_loss[0] < h.loss[0]           # the evaluation does not
 
 
-class Recorder:
+class Recorder(Callback):
     def __init__(self):
         self.calls = []
 
-    @hookimpl
     def before_fit(self, trainer):
         self.calls.append(("before_fit",))
 
-    @hookimpl
     def after_fit(self, trainer):
         self.calls.append(("after_fit", trainer.history.interrupted))
 
-    @hookimpl
     def before_epoch(self, trainer, epoch):
         self.calls.append(("before_epoch", epoch))
 
-    @hookimpl
     def after_epoch(self, trainer, epoch, logs):
         self.calls.append(("after_epoch", epoch, sorted(logs)))
 
-    @hookimpl
     def before_batch(self, trainer, iteration):
         self.calls.append(("before_batch", iteration))
 
-    @hookimpl
     def after_backward(self, trainer, model, iteration):
         assert model is trainer.model
         assert all(p.grad is not None for p in model.parameters())
         self.calls.append(("after_backward", iteration))
 
-    @hookimpl
     def after_batch(self, trainer, iteration, logs):
         self.calls.append(("after_batch", iteration, sorted(logs)))
 
 
-def test_lifecycle_hooks_are_called_in_order(plugin):
-    rec = plugin(Recorder(), "recorder")
+def test_callbacks_are_called_in_order():
+    rec = Recorder()
     x, t = blobs(4)
-    Trainer(TinyMLP(), lr=0.1).fit(x, t, x, t, epochs=2, batch_size=2, progress=False)
+    Trainer(TinyMLP(), lr=0.1, callbacks=[rec]).fit(x, t, x, t, epochs=2, batch_size=2, progress=False)
     batch = lambda i: [("before_batch", i), ("after_backward", i), ("after_batch", i, ["batch_size", "loss"])]
     logs = ["loss", "test_acc", "test_loss", "train_acc", "train_loss"]
     assert rec.calls == [("before_fit",),
@@ -193,49 +188,44 @@ def test_lifecycle_hooks_are_called_in_order(plugin):
                          ("after_fit", False)]
 
 
-class EarlyStop:
-    @hookimpl
+class EarlyStop(Callback):
     def after_epoch(self, trainer, epoch, logs):
         if epoch == 1:
             trainer.stop_training = True
 
 
-def test_plugin_stops_training_early(plugin):
-    plugin(EarlyStop(), "early_stop")
+def test_callback_stops_training_early():
     x, t = blobs(40)
-    h = Trainer(TinyMLP(), lr=0.1).fit(x, t, epochs=10, batch_size=20, progress=False)
+    h = Trainer(TinyMLP(), lr=0.1, callbacks=[EarlyStop()]).fit(x, t, epochs=10, batch_size=20, progress=False)
     assert h.epochs == [1, 2] and len(h.loss) == 4
     assert h.stopped_early and not h.interrupted
 
 
-class ZeroGrad:
+class ZeroGrad(Callback):
     """A gradient-changing plugin: with every gradient zeroed SGD cannot move anything."""
 
-    @hookimpl
-    def after_backward(self, model):
+    def after_backward(self, trainer, model, iteration):
         for p in model.parameters():
             p.grad.data[...] = 0
 
 
-def test_plugin_can_change_gradients_before_the_step(plugin):
-    plugin(ZeroGrad(), "zero_grad")
+def test_callback_can_change_gradients_before_the_step():
     x, t = blobs(40)
     model = TinyMLP()
     before = params_of(model)
-    Trainer(model, optimizer="sgd", lr=1.0).fit(x, t, epochs=2, batch_size=10, progress=False)
+    Trainer(model, optimizer="sgd", lr=1.0, callbacks=[ZeroGrad()]).fit(x, t, epochs=2, batch_size=10, progress=False)
     after = params_of(model)
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
-class ClipNorm:
+class ClipNorm(Callback):
     """Gradient clipping by global norm, as a plugin; records the norms the optimizer gets."""
 
     def __init__(self, max_norm):
         self.max_norm = max_norm
         self.norms = []
 
-    @hookimpl
-    def after_backward(self, model):
+    def after_backward(self, trainer, model, iteration):
         grads = [p.grad.data for p in model.parameters()]
         norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
         if norm > self.max_norm:
@@ -244,98 +234,85 @@ class ClipNorm:
         self.norms.append(float(np.sqrt(sum(float((g * g).sum()) for g in grads))))
 
 
-def test_gradient_clipping_plugin(plugin):
-    clip = plugin(ClipNorm(1e-3), "clip")
+def test_gradient_clipping_callback():
+    clip = ClipNorm(1e-3)
     x, t = blobs(40)
     model = TinyMLP()
     before = params_of(model)
-    Trainer(model, optimizer="sgd", lr=1.0).fit(x, t, epochs=1, batch_size=10, progress=False)
+    Trainer(model, optimizer="sgd", lr=1.0, callbacks=[clip]).fit(x, t, epochs=1, batch_size=10, progress=False)
     assert len(clip.norms) == 4 and max(clip.norms) <= 1e-3 * 1.0001
     # SGD moved every parameter by lr * (clipped gradient): in total at most 4 * 1e-3
     moved = np.sqrt(sum(((params_of(model)[k] - before[k]) ** 2).sum() for k in before))
     assert 0 < moved <= 4e-3 * 1.0001
 
 
-class InterruptAfterBatch:
+class InterruptAfterBatch(Callback):
     def __init__(self, at):
         self.at = at
 
-    @hookimpl
-    def after_batch(self, iteration):
+    def after_batch(self, trainer, iteration, logs):
         if iteration == self.at:
             raise KeyboardInterrupt
 
 
 def reference_params(x, t, iterations, batch_size=10, seed=0):
     """The parameters after exactly ``iterations`` steps of the same run."""
-    class Stop:
-        @hookimpl
-        def after_batch(self, trainer, iteration):
+    class Stop(Callback):
+        def after_batch(self, trainer, iteration, logs):
             if iteration == iterations - 1:
                 trainer.stop_training = True
     model = TinyMLP()
-    plugins.register_plugin(Stop(), name="reference_stop")
-    try:
-        Trainer(model, optimizer="adam", lr=0.01).fit(x, t, epochs=5, batch_size=batch_size, seed=seed,
-                                                      progress=False, verbose=False)
-    finally:
-        plugins.unregister_plugin("reference_stop")
+    Trainer(model, optimizer="adam", lr=0.01, callbacks=[Stop()]).fit(
+        x, t, epochs=5, batch_size=batch_size, seed=seed, progress=False, verbose=False)
     return params_of(model)
 
 
-def test_keyboard_interrupt_in_a_hook_keeps_params_and_history(plugin, capsys):
-    plugin(InterruptAfterBatch(at=5), "ctrl_c")
+def test_keyboard_interrupt_in_a_callback_keeps_params_and_history(capsys):
     x, t = blobs(40)
     model = TinyMLP()
-    rec = plugin(Recorder(), "recorder")
-    h = Trainer(model, optimizer="adam", lr=0.01).fit(x, t, x, t, epochs=5, batch_size=10, seed=0,
+    rec = Recorder()
+    h = Trainer(model, optimizer="adam", lr=0.01, callbacks=[InterruptAfterBatch(at=5), rec]).fit(x, t, x, t, epochs=5, batch_size=10, seed=0,
                                                       progress=False)
     assert h.interrupted and not h.stopped_early
     assert len(h.loss) == 6                 # iterations 0..5 completed
     assert h.epochs == [1]                  # epoch 2 (iterations 4..7) was cut short
     assert rec.calls[-1] == ("after_fit", True)
     assert "interrupted" in capsys.readouterr().err.lower()
-    plugins.unregister_plugin("ctrl_c")
-    plugins.unregister_plugin("recorder")
     expected = reference_params(x, t, iterations=6)
     got = params_of(model)
     assert all(np.array_equal(expected[k], got[k]) for k in expected)
 
 
-class InterruptInBackward:
-    @hookimpl
-    def after_backward(self, iteration):
+class InterruptInBackward(Callback):
+    def after_backward(self, trainer, model, iteration):
         if iteration == 3:
             raise KeyboardInterrupt
 
 
-def test_keyboard_interrupt_inside_the_step_drops_that_batch(plugin):
-    plugin(InterruptInBackward(), "ctrl_c_backward")
+def test_keyboard_interrupt_inside_the_step_drops_that_batch():
     x, t = blobs(40)
     model = TinyMLP()
-    h = Trainer(model, optimizer="adam", lr=0.01).fit(x, t, epochs=5, batch_size=10, seed=0,
+    h = Trainer(model, optimizer="adam", lr=0.01, callbacks=[InterruptInBackward()]).fit(x, t, epochs=5, batch_size=10, seed=0,
                                                       progress=False, verbose=False)
     assert h.interrupted and len(h.loss) == 3
     assert all(p.grad is None for p in model.parameters())
-    plugins.unregister_plugin("ctrl_c_backward")
     expected = reference_params(x, t, iterations=3)
     assert all(np.array_equal(expected[k], v) for k, v in params_of(model).items())
 
 
-class SendSigint:
-    @hookimpl
-    def before_batch(self, iteration):
+class SendSigint(Callback):
+    def before_batch(self, trainer, iteration):
         if iteration == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
-def test_real_ctrl_c_finishes_the_batch_then_stops(plugin, capsys):
-    plugin(SendSigint(), "sigint")
+def test_real_ctrl_c_finishes_the_batch_then_stops(capsys):
+    before = signal.getsignal(signal.SIGINT)
     x, t = blobs(40)
-    h = Trainer(TinyMLP(), lr=0.1).fit(x, t, epochs=3, batch_size=10, progress=False)
+    h = Trainer(TinyMLP(), lr=0.1, callbacks=[SendSigint()]).fit(x, t, epochs=3, batch_size=10, progress=False)
     assert h.interrupted and len(h.loss) == 3          # batch 2 was completed, then it stopped
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before   # Python's, or the plugin guard's counter
     assert "Ctrl-C" in capsys.readouterr().err
 
 
@@ -350,27 +327,24 @@ def test_history_is_a_history():
     assert isinstance(Trainer(TinyMLP()).history, History)
 
 
-class InterruptBeforeBatch:
-    @hookimpl
-    def before_batch(self, iteration):
+class InterruptBeforeBatch(Callback):
+    def before_batch(self, trainer, iteration):
         if iteration == 2:
             raise KeyboardInterrupt
 
 
-class InterruptAfterEpoch:
-    @hookimpl
-    def after_epoch(self, epoch):
+class InterruptAfterEpoch(Callback):
+    def after_epoch(self, trainer, epoch, logs):
         if epoch == 1:
             raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("hook, losses, epochs", [(InterruptBeforeBatch, 2, []),
                                                   (InterruptAfterEpoch, 8, [1, 2])])
-def test_keyboard_interrupt_from_other_hooks_also_stops_cleanly(plugin, hook, losses, epochs):
-    plugin(hook(), "ctrl_c_other")
+def test_keyboard_interrupt_from_other_callbacks_also_stops_cleanly(hook, losses, epochs):
     x, t = blobs(40)
     model = TinyMLP()
-    trainer = Trainer(model, lr=0.1)
+    trainer = Trainer(model, lr=0.1, callbacks=[hook()])
     h = trainer.fit(x, t, x, t, epochs=5, batch_size=10, progress=False, verbose=False)
     assert h.interrupted and len(h.loss) == losses and h.epochs == epochs
     assert len(h.train_acc) == len(h.test_acc) == len(h.epochs) == len(h.times)
@@ -440,16 +414,14 @@ def test_callable_schedule_gets_the_step_of_this_fit_and_really_drives_the_optim
     assert not np.array_equal(after["W1"], model.W1.data)
 
 
-def test_plugins_see_the_scheduled_lr_before_the_batch(plugin):
+def test_callbacks_see_the_scheduled_lr_before_the_batch():
     seen = []
 
-    class Watch:
-        @hookimpl
+    class Watch(Callback):
         def before_batch(self, trainer, iteration):
             seen.append(trainer.optimizer.lr)
-    plugin(Watch(), "lr-watch")
     x, t = blobs(40)
-    Trainer(TinyMLP(), lr=1.0).fit(x, t, epochs=1, batch_size=10, progress=False,
+    Trainer(TinyMLP(), lr=1.0, callbacks=[Watch()]).fit(x, t, epochs=1, batch_size=10, progress=False,
                                    lr_schedule=lambda step: 0.1 * (step + 1))
     assert seen == pytest.approx([0.1, 0.2, 0.3, 0.4])
 
@@ -463,3 +435,150 @@ def test_bad_schedules_give_clear_errors():
         fit(TinyMLP(), x, t, lr=0.1, progress=False, lr_schedule=lambda step: -1.0)
     with pytest.raises(TypeError, match="lr_schedule must be"):
         Trainer(TinyMLP(), lr=0.1).fit(x, t, progress=False, lr_schedule=0.01)
+
+
+# ---------------------------------------------------------------- callbacks are opt-in
+
+
+class GlobalHook:
+    """A plugin's lifecycle hook: before callbacks, it changed every Trainer."""
+
+    def __init__(self):
+        self.epochs = []
+
+    @hookimpl
+    def after_epoch(self, trainer, epoch, logs):
+        self.epochs.append(epoch)
+
+
+def test_an_installed_lifecycle_hook_reaches_only_trainers_that_opt_in(plugin):
+    hook = plugin(GlobalHook(), "global_hook")
+    x, t = blobs(40)
+    Trainer(TinyMLP(), lr=0.1).fit(x, t, epochs=2, batch_size=20, progress=False)
+    assert hook.epochs == []                                   # a plain Trainer: untouched
+    Trainer(TinyMLP(), lr=0.1, callbacks=[PluginHooks()]).fit(x, t, epochs=2, batch_size=20,
+                                                               progress=False)
+    assert hook.epochs == [0, 1]
+
+
+def test_callbacks_must_be_instances_of_callbacks():
+    with pytest.raises(TypeError, match=r"instances; got the class Recorder \(write Recorder\(\)\)"):
+        Trainer(TinyMLP(), callbacks=[Recorder])
+    with pytest.raises(TypeError, match="is not a callback"):
+        Trainer(TinyMLP(), callbacks=[object()])
+    with pytest.raises(TypeError, match="must be a list of callbacks"):
+        Trainer(TinyMLP(), callbacks=Recorder())
+
+
+class Boom(Callback):
+    def after_epoch(self, trainer, epoch, logs):
+        raise ValueError("boom")
+
+
+def test_an_error_in_a_callback_still_runs_every_after_fit_then_is_raised():
+    x, t = blobs(40)
+    rec = Recorder()
+    trainer = Trainer(TinyMLP(), lr=0.1, callbacks=[Boom(), rec])
+    with pytest.raises(ValueError, match="boom") as info:
+        trainer.fit(x, t, epochs=3, batch_size=20, progress=False)
+    assert rec.calls[-1] == ("after_fit", False)
+    assert trainer.error is info.value and trainer.status == "failed"
+    assert trainer.progress()["error"].startswith("ValueError: boom")
+    if hasattr(info.value, "__notes__"):
+        assert "(raised in callback Boom.after_epoch)" in info.value.__notes__
+
+
+# ---------------------------------------------------------------- divergence
+
+
+def test_a_nan_loss_stops_training_before_it_touches_the_parameters():
+    x, t = blobs(40)
+    model = TinyMLP()
+
+    class Poison(Callback):
+        def before_batch(self, trainer, iteration):
+            if iteration == 5:                 # the second batch of epoch 2
+                x[:] = np.nan
+    trainer = Trainer(model, optimizer="sgd", lr=0.1, callbacks=[Poison()])
+    with pytest.raises(DivergenceError, match=r"the loss is nan at iteration 5 \(epoch 2\)"):
+        trainer.fit(x, t, epochs=3, batch_size=10, shuffle=False, progress=False)
+    assert trainer.status == "diverged" and len(trainer.history.loss) == 5
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+def test_a_parameter_that_is_not_finite_ends_the_epoch_with_an_error():
+    x, t = blobs(40)
+
+    class Overflow(Callback):
+        def after_batch(self, trainer, iteration, logs):
+            if iteration == 3:                 # the last batch of epoch 1: no loss sees it
+                trainer.model.b2.data[0] = np.inf
+    with pytest.raises(DivergenceError, match=r"not finite|NaN or infinite after epoch 1"):
+        Trainer(TinyMLP(), lr=0.1, callbacks=[Overflow()]).fit(x, t, epochs=2, batch_size=10,
+                                                                progress=False)
+
+
+# ---------------------------------------------------------------- checkpoints and resuming
+
+
+def test_checkpoint_saves_every_epoch_and_never_nan_weights(tmp_path):
+    from tinygrad_edu.callbacks import Checkpoint
+    from tinygrad_edu.serialization import read_params
+    x, t = blobs(40)
+    saves = []
+
+    class Spy(Callback):
+        def after_epoch(self, trainer, epoch, logs):   # runs after the checkpoint's after_epoch
+            saves.append(read_params(tmp_path / "params.npz")["W1"].copy())
+    model = TinyMLP()
+    checkpoint = Checkpoint(tmp_path, record={"what": "test"}, plot=False)
+    trainer = Trainer(model, lr=0.1, callbacks=[checkpoint, Spy()])
+    trainer.fit(x, t, epochs=2, batch_size=20, progress=False)
+    assert len(saves) == 2 and not np.array_equal(saves[0], saves[1])
+    assert np.array_equal(saves[1], model.W1.data)
+    record = json.loads((tmp_path / "history.json").read_text())
+    assert record["what"] == "test" and record["status"] == "finished" and record["epochs_done"] == 2
+    good = model.W1.data.copy()
+    model.W1.data[0, 0] = np.nan                                # a run gone bad afterwards
+    with pytest.raises(DivergenceError):
+        trainer.fit(x, t, epochs=1, batch_size=20, progress=False)
+    assert np.array_equal(read_params(tmp_path / "params.npz")["W1"], good)
+    assert "the last good params.npz (iteration 4, 2 complete epoch(s))" in checkpoint.summary()
+
+
+def test_initial_epoch_resumes_exactly_where_a_run_stopped(tmp_path):
+    """Four epochs in one go equal two, a save, a new process (here: new objects), two more."""
+    from tinygrad_edu.callbacks import Checkpoint
+    from tinygrad_edu.serialization import load_params
+    x, t = blobs(100)
+    kwargs = dict(epochs=4, batch_size=20, seed=5, progress=False, lr_schedule="cosine")
+    whole = Trainer(TinyMLP(), optimizer="adam", lr=0.01)
+    whole.fit(x, t, x, t, **kwargs)
+
+    class StopAfter2(Callback):
+        def after_epoch(self, trainer, epoch, logs):
+            trainer.stop_training = epoch == 1
+    first = Trainer(TinyMLP(), optimizer="adam", lr=0.01, callbacks=[StopAfter2(), Checkpoint(tmp_path, plot=False)])
+    first.fit(x, t, x, t, **kwargs)
+    second = Trainer(load_params(TinyMLP(seed=9), tmp_path / "params.npz"), optimizer="adam", lr=0.01)
+    with np.load(tmp_path / "optimizer.npz") as saved:
+        second.optimizer.load_state_dict(dict(saved))
+    second.epochs_done, second.iteration = 2, 10        # 2 epochs of 5 batches
+    second.fit(x, t, x, t, initial_epoch=2, **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(params_of(whole.model).values(),
+                                                    params_of(second.model).values()))
+    assert second.history.lr == whole.history.lr[10:] and second.history.epochs == [3, 4]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_sigterm_stops_after_the_batch_like_ctrl_c(capsys):
+    class SendSigterm(Callback):
+        def before_batch(self, trainer, iteration):
+            if iteration == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+    x, t = blobs(40)
+    trainer = Trainer(TinyMLP(), lr=0.1, callbacks=[SendSigterm()])
+    h = trainer.fit(x, t, epochs=3, batch_size=10, progress=False)
+    assert h.interrupted and len(h.loss) == 2 and trainer.stop_reason == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert "Training interrupted (SIGTERM) at epoch 1, iteration 2" in capsys.readouterr().err

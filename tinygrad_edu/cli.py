@@ -9,8 +9,15 @@
     tinygrad-edu reproduce [NAME ...]       the experiment scripts in examples/ (--quick: seconds)
     tinygrad-edu graph --model mlp          the computation graph of one training step, as DOT
 
-Every command has ``--help``. Bad arguments exit with status 2 and one line on stderr;
-a failed check or experiment exits with 1; Ctrl-C outside training exits with 130.
+Every command has ``--help``. An error is one line on stderr (``--debug`` or
+``TINYGRAD_EDU_DEBUG=1`` adds the traceback), and the exit status says what happened:
+
+    0    done
+    1    an error (data, files, a plugin or callback raised), or a check or experiment failed
+    2    bad arguments, including paths that do not exist or cannot be written
+    3    training diverged (a loss or parameter stopped being finite)
+    130  Ctrl-C (SIGINT); training saves its checkpoint first
+    143  SIGTERM during training, after saving (outside training, the default: killed)
 """
 from __future__ import annotations
 
@@ -24,9 +31,13 @@ import sys
 import time
 from pathlib import Path
 
-from tinygrad_edu import __version__, schedules
+from tinygrad_edu import __version__
 
 PROG = "tinygrad-edu"
+
+
+EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 3, 130
+DEBUG_ENV = "TINYGRAD_EDU_DEBUG"
 
 
 class UsageError(Exception):
@@ -58,18 +69,6 @@ def _number(convert, accept, expected: str):
 
 
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-_positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
-
-
-def _weight_init(text: str):
-    """A std ("0.01") or an initializer name ("he")."""
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"a std must be >= 0, got {text!r}")
-    return value
 
 
 # ------------------------------------------------------------------------------ plugins
@@ -137,91 +136,6 @@ def cmd_plugins(args) -> int:
             print(f"  {r['name']}  ({where}; entry point {r['entry_point']!r})")
             print(f"      error: {r['error']}")
     return 1 if broken and args.strict else 0
-
-
-# ------------------------------------------------------------------------------ train
-
-
-def _subset(x, t, limit, seed):
-    """A seeded random subset of ``limit`` samples (all of them when limit is None)."""
-    import numpy as np
-
-    if limit is None or limit >= len(x):
-        return x, t
-    pick = np.sort(np.random.default_rng(seed).choice(len(x), limit, replace=False))
-    return x[pick], t[pick]
-
-
-def cmd_train(args) -> int:
-    import numpy as np
-
-    from tinygrad_edu import registry
-    from tinygrad_edu.data import DatasetError, load_mnist, preprocess
-    from tinygrad_edu.models import get_model
-    from tinygrad_edu.serialization import save_params
-    from tinygrad_edu.train import Trainer
-
-    try:
-        registry.get_component("optimizer", args.optimizer)
-    except LookupError as error:
-        raise UsageError(f"argument --optimizer: {str(error).splitlines()[0]}") from None
-    if isinstance(args.weight_init, str):
-        try:
-            registry.get_component("initializer", args.weight_init)
-        except LookupError as error:
-            raise UsageError(f"argument --weight-init: {str(error).splitlines()[0]}") from None
-    out = Path(args.out) if args.out else Path("runs") / args.model
-    started = time.perf_counter()
-
-    try:
-        data = load_mnist(args.data_dir, kind=args.dataset, source=args.source)
-    except DatasetError as error:
-        print(f"{PROG} train: {error}", file=sys.stderr)
-        return 1
-    print(f"data: {data.source}")
-    x_train, t_train = preprocess(data.x_train, data.t_train, flatten=False)   # models take images
-    x_test, t_test = preprocess(data.x_test, data.t_test, flatten=False)
-    x_train, t_train = _subset(x_train, t_train, args.limit, args.seed)
-    x_test, t_test = _subset(x_test, t_test, args.test_limit, args.seed)
-    if args.limit or args.test_limit:
-        print(f"using {len(x_train):,} training and {len(x_test):,} test images")
-
-    model = get_model(args.model, input_shape=(1, 28, 28), num_classes=10, seed=args.seed,
-                      weight_init=args.weight_init)
-    trainer = Trainer(model, loss="softmax_cross_entropy", optimizer=args.optimizer, lr=args.lr,
-                      eval_train_samples=args.eval_train_samples)
-    print(f"model: {args.model} ({model.num_parameters():,} parameters, float32), optimizer: "
-          f"{type(trainer.optimizer).__name__} lr={trainer.optimizer.lr:g}, {args.epochs} epoch(s) of "
-          f"{-(-len(x_train) // args.batch_size)} batches of {args.batch_size}")
-    history = trainer.fit(x_train, t_train, x_test, t_test, epochs=args.epochs,
-                          batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
-                          verbose=True, lr_schedule=args.lr_schedule)
-    if history.interrupted or not history.test_acc:
-        final = trainer.evaluate(x_test, t_test)
-        test_acc, test_loss = final.accuracy, final.loss
-    else:
-        test_acc, test_loss = history.test_acc[-1], history.test_loss[-1]
-
-    from tinygrad_edu.atomic import atomic_write
-    from tinygrad_edu.plots import plot_history
-
-    out.mkdir(parents=True, exist_ok=True)
-    weights = save_params(model, out / "params.npz")
-    title = f"{args.model} on {data.source}"
-    plot = plot_history(history, out / "curves.png", title=title, smooth_window=10)
-    record = {"model": args.model, "data": data.source, "optimizer": type(trainer.optimizer).__name__,
-              "lr": trainer.optimizer.lr, "epochs": args.epochs, "batch_size": args.batch_size,
-              "seed": args.seed, "train_samples": len(x_train), "test_samples": len(x_test),
-              "test_accuracy": test_acc, "test_loss": test_loss, **history.as_dict()}
-    with atomic_write(out / "history.json", "w") as f:
-        json.dump(record, f, indent=1, default=float)
-        f.write("\n")
-    elapsed = time.perf_counter() - started
-    state = " (interrupted)" if history.interrupted else ""
-    print(f"test accuracy: {test_acc:.4f} on {len(x_test):,} test images{state}")
-    print(f"saved weights to {weights}, curves to {plot}, history to {out / 'history.json'}")
-    print(f"done in {elapsed:.1f} s (training {history.elapsed:.1f} s)")
-    return 0
 
 
 # ------------------------------------------------------------------------------ check
@@ -357,12 +271,14 @@ def cmd_graph(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tinygrad_edu import train_command
     from tinygrad_edu.registry import NameChoices
 
     parser = _Parser(prog=PROG, description="tinygrad_edu: a small deep-learning framework on numpy "
                      "for learning how backpropagation works.",
                      epilog=f"Run `{PROG} COMMAND --help` for the options of a command.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help=f"show the traceback of an error (also ${DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("plugins", help="list the installed plugins and what each registers",
@@ -375,44 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on MNIST (default: SimpleConvNet, well under a minute)",
                        description="Train a model on MNIST or Fashion-MNIST, show a progress bar, print the "
-                                   "test accuracy and save the weights (params.npz), the curves "
-                                   "(curves.png) and the history (history.json). With no options: "
+                                   "test accuracy and save, in a new run folder (runs/<model>/runN), the "
+                                   "weights (params.npz), the optimizer state, the history (history.json) "
+                                   "at every epoch and on every way out, and the curves (curves.png). "
+                                   "Ctrl-C or SIGTERM: save, then exit 130 or 143; a diverging loss: "
+                                   "exit 3, the last good weights kept. With no options: "
                                    "SimpleConvNet, Adam with a cosine learning-rate decay, 10 epochs on the "
                                    "embedded MNIST sample when the full data are not found (about 20 s "
                                    "on 2 cores).")
-    p.add_argument("--model", type=NameChoices("model"), choices=NameChoices("model"), metavar="NAME",
-                   default="simple_convnet", help="the model (default: %(default)s), any registered one: %(choices)s")
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist", help="the dataset (default: %(default)s)")
-    p.add_argument("--data-dir", metavar="DIR", default=None,
-                   help="folder with the four IDX files (else $TINYGRAD_EDU_DATA, the user cache)")
-    p.add_argument("--source", choices=("auto", "full", "sample"), default="auto",
-                   help="auto: the full data if found locally, else the embedded MNIST sample; "
-                        "full: the full data (downloaded if missing); sample: the embedded sample "
-                        "(default: %(default)s)")
-    p.add_argument("--optimizer", type=NameChoices("optimizer"), choices=NameChoices("optimizer"),
-                   metavar="NAME", default="adam",
-                   help="any registered optimizer: %(choices)s (default: %(default)s)")
-    p.add_argument("--lr", type=_positive_float, default=None,
-                   help="learning rate (default: the optimizer's own, 0.001 for adam)")
-    p.add_argument("--lr-schedule", choices=sorted(schedules.NAMED), default="cosine",
-                   help="cosine: decay the learning rate over the run as lr * (1 + cos(pi t/T)) / 2; "
-                        "constant: a fixed learning rate (default: %(default)s)")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training data (default: %(default)s)")
-    p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the shuffling and dropout (default: %(default)s)")
-    p.add_argument("--weight-init", type=_weight_init, default="he",
-                   help="an initializer name (he, xavier, ...) or a std such as 0.01 (the book's); "
-                        "default: %(default)s")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
-                   help="train on a random subset of N training images")
-    p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
-                   help="evaluate on a random subset of N test images")
-    p.add_argument("--eval-train-samples", type=_positive_int, default=1000, metavar="N",
-                   help="training accuracy per epoch is measured on N training images "
-                        "(default: %(default)s)")
-    p.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/<model>)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    train_command.add_arguments(p)
+    p.set_defaults(func=train_command.cmd_train)
 
     p = sub.add_parser("check", help="run the conformance suite over the registered components",
                        description="Check every registered component (or the named ones: relu, conv2d, "
@@ -446,36 +334,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive_int, default=2, help="batch size of the example input")
     p.add_argument("--out", metavar="FILE", default=None, help="write the DOT text to FILE")
     p.set_defaults(func=cmd_graph)
+    for command_parser in sub.choices.values():   # `tinygrad-edu COMMAND --debug` as well
+        command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                    help=f"show the traceback of an error (also ${DEBUG_ENV}=1)")
     return parser
 
 
+def _debugging(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
     if "reproduce" in argv and "--" in argv[argv.index("reproduce"):]:
         cut = argv.index("--", argv.index("reproduce"))   # `reproduce ... -- SCRIPT OPTIONS`
         argv, extra = argv[:cut], argv[cut + 1:]
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.error("a command is required: plugins, train, check, reproduce or graph")
-    args.extra = extra
+    where = PROG
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.error("a command is required: plugins, train, check, reproduce or graph")
+        args.extra = extra
+        where = f"{PROG} {args.command}"
         return args.func(args)
     except UsageError as error:
-        subparser = f"{PROG} {args.command}"
-        print(f"{subparser}: error: {error} (see `{subparser} --help`)", file=sys.stderr)
-        return 2
+        print(f"{where}: error: {error} (see `{where} --help`)", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{where}: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:   # `tinygrad-edu plugins | head`
         try:
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
         return 0
+    except Exception as error:
+        from tinygrad_edu.train import DivergenceError, _one_line
+
+        if _debugging(argv):
+            import traceback
+
+            traceback.print_exc()
+        hint = "" if _debugging(argv) else " (--debug shows the traceback)"
+        known = isinstance(error, (ValueError, OSError, LookupError, FloatingPointError))
+        print(f"{where}: error: {_one_line(error, with_type=not known)}{hint}", file=sys.stderr)
+        return EXIT_DIVERGED if isinstance(error, DivergenceError) else EXIT_ERROR
 
 
 if __name__ == "__main__":   # pragma: no cover

@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-KINDS = ("layer", "activation", "loss", "optimizer", "initializer", "model")
+KINDS = ("layer", "activation", "loss", "optimizer", "initializer", "model", "callback")
 
 
 def normalize_name(name: str) -> str:

@@ -16,10 +16,13 @@ Two families of hooks exist:
   plugin when the plugins are loaded. Each returns a list of
   :class:`~tinygrad_edu.components.Component`; the components are then found by name
   (``tinygrad_edu.registry.get("activation", "swish")``, ``F.swish``, ``nn.MyLayer``).
-* **training lifecycle hooks** (``before_fit`` ... ``after_backward``) are called by the training
-  loop through ``tinygrad_edu.plugins.hook()``. They return nothing; a plugin acts by reading or
-  changing the trainer, the model or the logs. Setting ``trainer.stop_training = True`` ends
-  training after the current batch.
+* **training lifecycle hooks** (``before_fit`` ... ``after_backward``) are called only for a
+  Trainer that opts in with ``callbacks=[tinygrad_edu.callbacks.PluginHooks()]`` (or
+  ``tinygrad-edu train --callback plugin_hooks`` where a plugin offers it): installing a plugin
+  never changes every Trainer. New code offers a callback by name instead
+  (``register_callbacks``). They return nothing; a plugin acts by reading or changing the
+  trainer, the model or the logs. Setting ``trainer.stop_training = True`` ends training after
+  the current batch.
 
 Every argument is passed by keyword; an implementation may accept any subset of the arguments
 of its specification (``def after_epoch(logs): ...`` is fine), but no others.
@@ -44,6 +47,7 @@ REGISTRATION_HOOKS = {
     "optimizer": "register_optimizers",
     "initializer": "register_initializers",
     "model": "register_models",
+    "callback": "register_callbacks",
 }
 
 
@@ -122,6 +126,18 @@ def register_models():
     (a fully connected model flattens them itself); ``kwargs`` are ``seed`` and
     ``weight_init`` as the CLI passes them, plus any of the model's own. The first line of the
     builder's docstring describes the model in ``--help`` and ``tinygrad-edu plugins``.
+    """
+
+
+@hookspec
+def register_callbacks():
+    """Offer training callbacks by name; a Trainer uses one only when asked to
+    (``tinygrad-edu train --callback NAME``, ``registry.get("callback", NAME)()``).
+
+    Called: once per plugin, when the plugins are loaded.
+    Arguments: none.
+    Returns: ``list[Component]``; each object is a :class:`tinygrad_edu.callbacks.Callback`
+    subclass, or any callable, that builds a callback when called with no arguments.
     """
 
 

@@ -68,7 +68,9 @@ def plot_history(history, path: str | os.PathLike, title: str | None = None,
 
     ``history`` is a :class:`tinygrad_edu.train.History` or a dict with ``loss`` (per
     iteration) and optionally ``epochs``, ``train_acc``, ``test_acc`` (per evaluated epoch).
-    ``smooth_window`` > 1 adds a moving average of the loss.
+    ``smooth_window`` > 1 adds a moving average of the loss. The loss is drawn on a log scale
+    when every value is positive (on a linear one, the curve is flat after the first hundred
+    iterations). ``title``: what the run was (model, optimizer, data, limits), above both plots.
     """
     loss = list(_get(history, "loss") or [])
     epochs = list(_get(history, "epochs") or [])
@@ -87,6 +89,9 @@ def plot_history(history, path: str | os.PathLike, title: str | None = None,
         ax_loss.text(0.5, 0.5, "no iterations", ha="center", va="center", transform=ax_loss.transAxes)
     ax_loss.set_xlabel("iteration")
     ax_loss.set_ylabel("training loss")
+    if loss and min(loss) > 0:   # a log scale shows progress long after the first hundred steps
+        ax_loss.set_yscale("log")
+        ax_loss.set_ylabel("training loss (log scale)")
     ax_loss.set_title("loss")
     ax_loss.grid(alpha=0.3)
     x = epochs if epochs else None

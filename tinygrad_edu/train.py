@@ -21,15 +21,22 @@ After each epoch (every ``eval_every`` epochs, and always after the last) the mo
 evaluated on the training and test data in eval mode (Dropout off, BatchNorm running
 statistics) under ``no_grad``, batch by batch, and the accuracies and losses are recorded.
 
-Plugins see the loop through the lifecycle hooks (``tinygrad_edu.hookspecs``): ``before_fit``,
-``before_epoch``, ``before_batch``, ``after_backward`` (gradients computed, not yet applied: clip
-them here), ``after_batch``, ``after_epoch`` and ``after_fit``. A plugin stops training by
-setting ``trainer.stop_training = True``; the loop ends after the current batch.
+Callbacks see the loop (``Trainer(model, callbacks=[...])``, see :mod:`tinygrad_edu.callbacks`):
+``before_fit``, ``before_epoch``, ``before_batch``, ``after_backward`` (gradients computed, not
+yet applied: clip them here), ``after_batch``, ``after_epoch`` and ``after_fit``, which is called
+on every way out of ``fit``. A callback stops training by setting ``trainer.stop_training = True``;
+the loop ends after the current batch. A Trainer runs only the callbacks it was given; the
+plugins' lifecycle hooks reach it through ``callbacks.PluginHooks()``.
 
-Ctrl-C (SIGINT) during ``fit`` finishes the current batch, stops, keeps the parameters learned
-so far and the history, sets ``history.interrupted`` and says so. A second Ctrl-C interrupts
-at once. A KeyboardInterrupt raised inside the step (by a hook, say) discards that batch's
-gradients and stops the same way.
+Ctrl-C (SIGINT) or SIGTERM during ``fit`` finishes the current batch, stops, keeps the
+parameters learned so far and the history, sets ``history.interrupted`` (``trainer.stop_reason``
+says which) and says so. A second signal interrupts at once; a checkpoint being written is
+always completed (:mod:`tinygrad_edu.interrupts`). A KeyboardInterrupt raised inside the step
+(by a callback, say) discards that batch's gradients and stops the same way.
+
+A loss that is not a finite number stops training with :class:`DivergenceError` naming the
+iteration and the epoch, before that loss reaches the parameters; a parameter that is not finite
+at the end of an epoch does too.
 
 The same seed gives the same history: the shuffling is seeded with ``seed``, and everything
 else in a step is deterministic (a model with Dropout draws its masks from the generator it
@@ -38,107 +45,27 @@ was built with). Without ``seed``, ``tg.manual_seed`` makes the whole run reprod
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 
-from tinygrad_edu import plugins, registry, schedules
-from tinygrad_edu.autograd import no_grad
+from tinygrad_edu import interrupts, registry, schedules
+from tinygrad_edu.callbacks import EVENTS, as_callbacks, handlers
+from tinygrad_edu.evaluation import Evaluation, accuracy, check_data, evaluate, model_dtype, resolve_loss
 from tinygrad_edu.data import DataLoader
 from tinygrad_edu.module import Module
 from tinygrad_edu.optimizer import Optimizer
 from tinygrad_edu.random import generator
 from tinygrad_edu.tensor import Tensor
 
-__all__ = ["Trainer", "History", "Evaluation", "evaluate", "accuracy", "fit"]
-
-_LIFECYCLE = ("before_fit", "after_fit", "before_epoch", "after_epoch", "before_batch",
-              "after_batch", "after_backward")
+__all__ = ["Trainer", "History", "Evaluation", "DivergenceError", "evaluate", "accuracy", "fit"]
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-class Evaluation(NamedTuple):
-    """The result of :func:`evaluate`: mean loss and accuracy over a dataset."""
-
-    loss: float
-    accuracy: float
-
-
-def _labels(t: np.ndarray) -> np.ndarray:
-    """Class numbers from integer labels (N,) or one-hot / probability rows (N, C)."""
-    t = np.asarray(t)
-    return t.argmax(axis=1) if t.ndim == 2 else t
-
-
-def _resolve_loss(loss) -> Callable:
-    if isinstance(loss, str):
-        return registry.get("loss", loss)
-    if callable(loss):
-        return loss
-    raise TypeError(f"loss must be a registered loss name or a callable loss(y, t), got {loss!r}")
-
-
-def _check_data(x, t, what: str, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x.data if isinstance(x, Tensor) else x)
-    t = np.asarray(t.data if isinstance(t, Tensor) else t)
-    if x.ndim == 0 or len(x) != len(t):
-        raise ValueError(f"{what}: x and t must hold the same number of samples, got shapes "
-                         f"{x.shape} and {t.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{what}: x must be floating point (e.g. float32 in [0, 1]), got {x.dtype}; "
-                        f"normalize images first (tinygrad_edu.data.normalize_images)")
-    if dtype is not None and x.dtype != dtype:
-        x = x.astype(dtype)   # once, here, so that every batch already has the model's dtype
-    return x, t
-
-
-def _model_dtype(model) -> np.dtype | None:
-    params = model.parameters() if isinstance(model, Module) else []
-    return params[0].data.dtype if params else None
-
-
-def evaluate(model, x, t, batch_size: int = 1000, loss="softmax_cross_entropy") -> Evaluation:
-    """Mean loss and accuracy of ``model`` on ``(x, t)``, batch by batch, in eval mode and
-    under ``no_grad``; the model's previous train/eval mode is restored afterwards.
-
-    accuracy = (1/N) · #{n : argmax_k y_nk = t_n}  (t: labels, or one-hot rows);
-    loss     = (1/N) · Σ_batches n_b · loss(y_b, t_b)  (``loss=None`` skips it: NaN).
-    """
-    loss_fn = _resolve_loss(loss) if loss is not None else None
-    x, t = _check_data(x, t, "evaluate", _model_dtype(model))
-    n = len(x)
-    if n == 0:
-        raise ValueError("evaluate: no samples")
-    if batch_size < 1:
-        raise ValueError(f"evaluate: batch_size must be positive, got {batch_size}")
-    was_training = getattr(model, "training", False)
-    if isinstance(model, Module):
-        model.eval()
-    correct, total_loss = 0, 0.0
-    try:
-        with no_grad():
-            for start in range(0, n, batch_size):
-                xb, tb = x[start:start + batch_size], t[start:start + batch_size]
-                y = model(Tensor(xb))
-                correct += int(np.count_nonzero(y.data.argmax(axis=1) == _labels(tb)))
-                if loss_fn is not None:
-                    total_loss += float(loss_fn(y, tb).data) * len(xb)
-    finally:
-        if isinstance(model, Module) and was_training:
-            model.train()
-    return Evaluation(total_loss / n if loss_fn is not None else math.nan, correct / n)
-
-
-def accuracy(model, x, t, batch_size: int = 1000) -> float:
-    """The fraction of samples whose largest output is the true class (eval mode, no_grad)."""
-    return evaluate(model, x, t, batch_size=batch_size, loss=None).accuracy
+class DivergenceError(FloatingPointError):
+    """Training stopped: the loss (or a parameter) is no longer a finite number."""
 
 
 # --------------------------------------------------------------------------- history
@@ -185,30 +112,25 @@ class History:
 # --------------------------------------------------------------------------- trainer
 
 
-class _SigintGuard:
-    """During fit: the first Ctrl-C sets a flag checked at the next batch boundary; the second
-    raises KeyboardInterrupt at once. Only in the main thread (elsewhere signals cannot be
-    handled) and only if SIGINT has Python's default handler."""
+def _add_note(error: BaseException, note: str) -> None:
+    if hasattr(error, "add_note"):   # Python 3.11+
+        error.add_note(note)
 
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
 
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
+def _one_line(error: BaseException, with_type: bool = True) -> str:
+    """``"ValueError: bad epoch 3 (raised in callback X.after_epoch)"``: the type, the first
+    line of the message and the notes, on one line."""
+    lines = str(error).strip().splitlines()
+    text = type(error).__name__ if with_type or not lines else ""
+    text += (": " if text and lines else "") + (lines[0] if lines else "")
+    notes = getattr(error, "__notes__", None) or []
+    return " ".join([text, *(str(n) for n in notes)])
 
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
 
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+def is_finite(model: Module) -> bool:
+    """Whether every floating-point parameter and buffer of ``model`` is a finite number."""
+    return all(np.isfinite(a).all() for a in model.state_dict().values()
+               if isinstance(a, np.ndarray) and a.dtype.kind in "fc")
 
 
 class Trainer:
@@ -223,34 +145,40 @@ class Trainer:
     eval_batch_size    batch size of the evaluations
     eval_train_samples evaluate training accuracy on at most this many samples (a fixed random
                        subset; None: all of them). Evaluation costs a forward pass over the data.
+    callbacks          a list of callbacks (:mod:`tinygrad_edu.callbacks`), called in this order
 
-    Attributes plugins may use: ``model``, ``optimizer``, ``loss_fn``, ``history``,
-    ``epoch``, ``iteration``, ``stop_training``, ``base_lr`` (the optimizer's learning rate
-    when the trainer was built: where a named schedule starts), ``lr_schedule`` (the schedule
-    of the current or last fit, or None).
+    Attributes callbacks may use: ``model``, ``optimizer``, ``loss_fn``, ``history``,
+    ``epoch``, ``iteration``, ``epochs_done``, ``stop_training``, ``base_lr`` (the optimizer's
+    learning rate when the trainer was built: where a named schedule starts), ``lr_schedule``
+    (the schedule of the current or last fit, or None), ``stop_reason`` ("Ctrl-C", "SIGTERM"
+    or None) and ``error`` (the exception that ended the last fit, or None).
     """
 
     def __init__(self, model: Module, loss="softmax_cross_entropy", optimizer="sgd",
                  lr: float | None = None, optimizer_kwargs: dict | None = None,
                  regularization: bool = True, eval_batch_size: int = 1000,
-                 eval_train_samples: int | None = None):
+                 eval_train_samples: int | None = None, callbacks=None):
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a Module, got {type(model).__name__}")
         self.model = model
-        self.loss_fn = _resolve_loss(loss)
+        self.loss_fn = resolve_loss(loss)
         self.optimizer = self._make_optimizer(optimizer, lr, optimizer_kwargs or {})
         self.regularization = bool(regularization)
         self.eval_batch_size = int(eval_batch_size)
         self.eval_train_samples = eval_train_samples
+        self.callbacks = as_callbacks(callbacks)
         self.history = History()
         self.stop_training = False
+        self.stop_reason: str | None = None
+        self.error: BaseException | None = None
         self.epoch = 0              # the current epoch, 0-based, counted over all fit() calls
         self.iteration = 0          # iterations done, over all fit() calls
         self.epochs_done = 0        # complete epochs, over all fit() calls
-        self._active: dict[str, bool] | None = None   # hooks implemented, during fit()
+        self.status = "new"         # running, finished, stopped early, interrupted, diverged, failed
+        self._handlers: dict[str, list] | None = None   # the callbacks per event, during fit()
         self.base_lr = float(self.optimizer.lr)
         self.lr_schedule: Callable[[int], float] | None = None
-        self._schedule_start = 0    # self.iteration when the running fit began
+        self._schedule_start = 0    # self.iteration when the running fit's schedule began
 
     def _make_optimizer(self, optimizer, lr, kwargs) -> Optimizer:
         if isinstance(optimizer, Optimizer):
@@ -267,21 +195,32 @@ class Trainer:
             kwargs = {**kwargs, "lr": lr}
         return cls(self.model.parameters(), **kwargs)
 
-    # ----------------------------------------------------------------- hooks
+    # ----------------------------------------------------------------- callbacks
 
-    def _hooks(self) -> dict[str, bool]:
-        """Which lifecycle hooks some plugin implements (the others are skipped for speed)."""
-        relay = plugins.hook()
-        return {name: bool(getattr(relay, name).get_hookimpls()) for name in _LIFECYCLE}
+    def _call(self, event: str, **kwargs) -> None:
+        """Call every callback that handles ``event``; an exception gets a note naming it."""
+        for handler in self._handlers[event]:
+            try:
+                handler(**kwargs)
+            except Exception as error:
+                _add_note(error, f"(raised in callback {type(handler.__self__).__name__}.{event})")
+                raise
+
+    def progress(self) -> dict[str, Any]:
+        """Where training stands, as plain values (what a checkpoint records)."""
+        return {"status": self.status, "epochs_done": self.epochs_done, "iteration": self.iteration,
+                "stop_reason": self.stop_reason,
+                "error": None if self.error is None else _one_line(self.error)}
 
     # ----------------------------------------------------------------- one step
 
     def train_step(self, x_batch: np.ndarray, t_batch: np.ndarray) -> float:
         """One iteration on one batch: forward, backward, optimizer step. Returns the loss.
 
-        (Hooks ``before_batch``/``after_batch`` are called by ``fit`` around this.)"""
+        A loss that is not finite raises :class:`DivergenceError` before the backward pass, so
+        the parameters never take a step computed from it. (Callbacks ``before_batch`` and
+        ``after_batch`` are called by ``fit`` around this.)"""
         model = self.model
-        active = self._active if self._active is not None else self._hooks()
         self.optimizer.zero_grad()
         loss = self.loss_fn(model(Tensor(x_batch)), t_batch)
         if self.regularization:
@@ -289,18 +228,25 @@ class Trainer:
             term = reg() if callable(reg) else None
             if term is not None:
                 loss = loss + term
+        value = float(loss.data)
+        if not math.isfinite(value):
+            raise DivergenceError(
+                f"training diverged: the loss is {value} at iteration {self.iteration} (epoch "
+                f"{self.epoch + 1}); stopped before it changed the parameters. Try a smaller "
+                f"learning rate than {self.base_lr:g}")
         loss.backward()
-        if active["after_backward"]:
-            plugins.call_hook("after_backward", trainer=self, model=model, iteration=self.iteration)
+        if self._handlers is not None and self._handlers["after_backward"]:
+            self._call("after_backward", trainer=self, model=model, iteration=self.iteration)
         self.optimizer.step()
-        return float(loss.data)
+        return value
 
     # ----------------------------------------------------------------- fit
 
     def fit(self, x_train, t_train, x_test=None, t_test=None, epochs: int = 1,
             batch_size: int = 100, seed: int | None = None, eval_every: int = 1,
             progress: bool = True, verbose: bool | None = None, shuffle: bool = True,
-            drop_last: bool = False, lr_schedule: schedules.ScheduleLike = None) -> History:
+            drop_last: bool = False, lr_schedule: schedules.ScheduleLike = None,
+            initial_epoch: int = 0) -> History:
         """Train for ``epochs`` passes over ``(x_train, t_train)``; returns :attr:`history`
         (which keeps growing if ``fit`` is called again).
 
@@ -314,23 +260,33 @@ class Trainer:
                         :attr:`base_lr` to 0 over the ``epochs · batches`` iterations of this
                         fit; ``"constant"``) or a callable ``step -> lr``, called with the
                         iteration of this fit (0, 1, ...); the optimizer keeps the last value
+        initial_epoch   resume a run of ``epochs`` epochs whose first ``initial_epoch`` epochs
+                        are done (as Keras): only the rest are run, and the shuffling and the
+                        schedule go on as if the whole run were this one call
         """
         model = self.model
-        dtype = _model_dtype(model)
-        x_train, t_train = _check_data(x_train, t_train, "fit: training data", dtype)
+        dtype = model_dtype(model)
+        x_train, t_train = check_data(x_train, t_train, "fit: training data", dtype)
+        if len(x_train) == 0:
+            raise ValueError("fit: the training data hold no samples")
         has_test = x_test is not None
         if has_test:
             if t_test is None:
                 raise ValueError("fit: x_test given without t_test")
-            x_test, t_test = _check_data(x_test, t_test, "fit: test data", dtype)
+            x_test, t_test = check_data(x_test, t_test, "fit: test data", dtype)
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"fit: {name} must be a positive integer, got {value!r}")
-        if isinstance(eval_every, bool) or not isinstance(eval_every, (int, np.integer)) or eval_every < 0:
-            raise ValueError(f"fit: eval_every must be an integer >= 0, got {eval_every!r}")
+        for name, value in (("eval_every", eval_every), ("initial_epoch", initial_epoch)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"fit: {name} must be an integer >= 0, got {value!r}")
+        if initial_epoch >= epochs:
+            raise ValueError(f"fit: initial_epoch ({initial_epoch}) must be less than epochs ({epochs})")
         verbose = progress if verbose is None else verbose
 
         loader = DataLoader(x_train, t_train, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        for _ in range(initial_epoch if shuffle else 0):
+            iter(loader)            # draw the orders of the epochs already done
         self.lr_schedule = schedules.make_schedule(lr_schedule, self.base_lr, epochs * len(loader))
         train_eval = (x_train, t_train)
         if self.eval_train_samples is not None and self.eval_train_samples < len(x_train):
@@ -338,23 +294,22 @@ class Trainer:
             pick.sort()
             train_eval = (x_train[pick], t_train[pick])
 
-        self._active = self._hooks()
-        active = self._active
+        self._handlers = {event: handlers(self.callbacks, event) for event in EVENTS}
         history = self.history
         history.lr_schedule = None if self.lr_schedule is None else repr(self.lr_schedule)
-        self._schedule_start = self.iteration
+        self._schedule_start = self.iteration - initial_epoch * len(loader)
         self.stop_training = False
+        self.stop_reason = self.error = None
+        self.status = "running"
         history.interrupted = history.stopped_early = False
         start_time = time.perf_counter()
-        first_epoch = self.epochs_done
 
         model.train()
-        if active["before_fit"]:
-            plugins.call_hook("before_fit", trainer=self)
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=epochs * len(loader), unit="it", dynamic_ncols=True, mininterval=0.25,
+            total = (epochs - initial_epoch) * len(loader)
+            bar = tqdm(total=total, unit="it", dynamic_ncols=True, mininterval=0.25,
                        leave=True, file=sys.stderr)
 
         def say(message: str) -> None:
@@ -363,51 +318,85 @@ class Trainer:
             else:
                 print(message, file=sys.stderr)
 
-        guard = _SigintGuard()
         try:
-            with guard:
+            with interrupts.guarding() as guard:
                 try:
-                    self._run_epochs(loader, epochs, first_epoch, eval_every, train_eval,
+                    self._call("before_fit", trainer=self)
+                    self._run_epochs(loader, epochs - initial_epoch, eval_every, train_eval,
                                      (x_test, t_test) if has_test else None, guard, bar,
                                      say if verbose else None, start_time)
-                except KeyboardInterrupt:   # raised by a hook, or a second Ctrl-C
+                except KeyboardInterrupt:   # raised by a callback, or a second Ctrl-C
                     self.optimizer.zero_grad()   # drop the gradients of an unfinished batch
-                    guard.requested = True
+                    guard.requested = guard.requested or "Ctrl-C"
+                except BaseException as error:   # noqa: B036 - saved below, then raised again
+                    self.error = error
+                guard.finishing = True   # from here on, signals are only noted
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                history.elapsed += time.perf_counter() - start_time
+                self._finish(guard.requested)
+                if self.stop_reason is not None:
+                    say(self._stop_message())
+                elif self.status == "stopped early" and verbose:
+                    say(f"Training stopped early by a callback at epoch {self.epoch + 1}, "
+                        f"iteration {self.iteration}.")
         finally:
-            self._active = None
             if bar is not None:
                 bar.close()
-            history.elapsed += time.perf_counter() - start_time
-        if guard.requested:
-            history.interrupted = True
-            say(f"Training interrupted (Ctrl-C) at epoch {self.epoch + 1}, iteration "
-                f"{self.iteration}: stopped cleanly after the last complete batch; the parameters "
-                f"learned so far and the history are kept.")
-        elif self.stop_training:
-            history.stopped_early = True
-            if verbose:
-                say(f"Training stopped early by a plugin at epoch {self.epoch + 1}, "
-                    f"iteration {self.iteration}.")
-        if active["after_fit"]:
-            plugins.call_hook("after_fit", trainer=self)
+            self._handlers = None
+        if self.error is not None:
+            raise self.error
         return history
 
-    def _run_epochs(self, loader, epochs, first_epoch, eval_every, train_eval, test_data, guard,
-                    bar, say, start_time) -> None:
+    def _finish(self, stop_reason: str | None) -> None:
+        """Record how the run ended, then call every ``after_fit`` (all of them, even if one
+        raises: the first exception is kept in :attr:`error`)."""
+        history = self.history
+        if self.error is not None:
+            self.status = "diverged" if isinstance(self.error, DivergenceError) else "failed"
+        elif stop_reason is not None:
+            self.status, self.stop_reason, history.interrupted = "interrupted", stop_reason, True
+        elif self.stop_training:
+            self.status, history.stopped_early = "stopped early", True
+        else:
+            self.status = "finished"
+        for handler in self._handlers["after_fit"]:
+            try:
+                handler(trainer=self)
+            except BaseException as error:   # noqa: B036 - kept, raised by fit
+                _add_note(error, f"(raised in callback {type(handler.__self__).__name__}.after_fit)")
+                if self.error is None:
+                    self.error = error
+                else:
+                    _add_note(self.error, f"(then callback {type(handler.__self__).__name__}"
+                                          f".after_fit raised {_one_line(error)})")
+
+    def _stop_message(self) -> str:
+        text = (f"Training interrupted ({self.stop_reason}) at epoch {self.epoch + 1}, iteration "
+                f"{self.iteration}: stopped after the last complete batch")
+        saved = [cb.summary() for cb in self.callbacks if callable(getattr(cb, "summary", None))]
+        if saved:
+            return text + "; saved " + "; ".join(saved)
+        return text + "; the parameters learned so far and the history are kept."
+
+    def _run_epochs(self, loader, epochs, eval_every, train_eval, test_data, guard, bar, say,
+                    start_time) -> None:
         """The epoch and batch loops of :meth:`fit`; returns at the first batch boundary after
-        a Ctrl-C (``guard.requested``) or ``stop_training``."""
-        active, history, model = self._active, self.history, self.model
+        a Ctrl-C or SIGTERM (``guard.requested``) or ``stop_training``."""
+        handlers_of, history, model = self._handlers, self.history, self.model
+        first_epoch = self.epochs_done
+        last_epoch = first_epoch + epochs
         for e in range(epochs):
             self.epoch = epoch = first_epoch + e
-            if active["before_epoch"]:
-                plugins.call_hook("before_epoch", trainer=self, epoch=epoch)
+            self._call("before_epoch", trainer=self, epoch=epoch)
             epoch_losses: list[float] = []
             for x_batch, t_batch in loader:
                 it = self.iteration
                 if self.lr_schedule is not None:
                     self.optimizer.lr = self._scheduled_lr(it - self._schedule_start)
-                if active["before_batch"]:
-                    plugins.call_hook("before_batch", trainer=self, iteration=it)
+                if handlers_of["before_batch"]:
+                    self._call("before_batch", trainer=self, iteration=it)
                 value = self.train_step(x_batch, t_batch)
                 history.loss.append(value)
                 history.lr.append(self.optimizer.lr)
@@ -416,15 +405,20 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     if it % 10 == 0:
-                        bar.set_postfix(epoch=f"{epoch + 1}/{first_epoch + epochs}",
+                        bar.set_postfix(epoch=f"{epoch + 1}/{last_epoch}",
                                         loss=f"{value:.4f}", refresh=False)
-                if active["after_batch"]:
-                    plugins.call_hook("after_batch", trainer=self, iteration=it,
-                                      logs={"loss": value, "batch_size": len(x_batch)})
+                if handlers_of["after_batch"]:
+                    self._call("after_batch", trainer=self, iteration=it,
+                               logs={"loss": value, "batch_size": len(x_batch)})
                 if guard.requested or self.stop_training:
                     break
             if guard.requested:
                 return
+            if not is_finite(model):
+                raise DivergenceError(
+                    f"training diverged: a parameter is NaN or infinite after epoch {epoch + 1} "
+                    f"(iteration {self.iteration - 1}). Try a smaller learning rate than "
+                    f"{self.base_lr:g}")
             self.epochs_done += 1
             logs: dict[str, Any] = {"loss": float(np.mean(epoch_losses)) if epoch_losses else math.nan}
             if self.stop_training or e == epochs - 1 or (eval_every and (e + 1) % eval_every == 0):
@@ -432,8 +426,7 @@ class Trainer:
                 if say is not None:
                     say(self._summary(epoch + 1, logs))
                 model.train()
-            if active["after_epoch"]:
-                plugins.call_hook("after_epoch", trainer=self, epoch=epoch, logs=logs)
+            self._call("after_epoch", trainer=self, epoch=epoch, logs=logs)
             if guard.requested or self.stop_training:
                 return
 
