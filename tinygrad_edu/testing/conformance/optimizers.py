@@ -42,21 +42,25 @@ def _declared_first_step(check: OptimizerCheck):
     return lambda p, g, **hyper: check.step(p, g, {}, **hyper)[0]
 
 
-# the trajectory: its length, the step whose gradient is zero, the step before which opt.lr
-# changes
+# the trajectory: its length, the step whose gradient is zero, the step at which the last
+# parameter has no gradient (grad None: skipped), the step before which opt.lr changes
 TRAJECTORY_STEPS = 12
 _ZERO_GRADIENT_STEP = 3
+_NO_GRADIENT_STEP = 5
 _LR_CHANGE_STEP = 7
 
 
 def _optimizer_trajectory(comp: Component, check: OptimizerCheck):
-    """Twelve steps with changing gradients (one of them zero, opt.lr changed before another,
-    weight decay as declared) equal ``OptimizerCheck.step`` applied as often; so does a copy
-    of the optimizer restored from its ``state_dict()`` (through numpy.savez) mid-way."""
+    """Twelve steps with changing gradients (one of them zero, one without a gradient for the
+    last parameter, opt.lr changed before another; weight decay as declared or 0) equal
+    ``OptimizerCheck.step`` applied as often; so does a copy of the optimizer restored from
+    its ``state_dict()`` (through numpy.savez) mid-way."""
     def prop(data: Recorder):
         if check.step is None:
             return
         lr, kwargs = _hyper(comp, check)
+        if kwargs.get("weight_decay") and data.draw(st.booleans(), label="weight_decay=0"):
+            kwargs["weight_decay"] = 0.0
         arrays = _param_arrays(data)
         seed = data.draw(st.integers(0, 2**32 - 1), label="gradient seed")
         new_lr = data.draw(st.floats(1e-3, 0.5).filter(lambda v: abs(v - lr) > 1e-4),
@@ -66,10 +70,12 @@ def _optimizer_trajectory(comp: Component, check: OptimizerCheck):
         sequence = [[rng.uniform(0.1, 3.0, np.shape(a)) * rng.choice([-1.0, 1.0], np.shape(a))
                      for a in arrays] for _ in range(TRAJECTORY_STEPS)]
         sequence[_ZERO_GRADIENT_STEP] = [np.zeros(np.shape(a)) for a in arrays]
+        sequence[_NO_GRADIENT_STEP][-1] = None
         data.note(f"optimizer: {_optimizer_text(comp, lr, kwargs)}")
         data.note(f"parameter shapes {[np.shape(a) for a in arrays]}; {TRAJECTORY_STEPS} steps, "
                   f"gradients from default_rng({seed}) (|g| in [0.1, 3]), zero at step "
-                  f"{_ZERO_GRADIENT_STEP + 1}; opt.lr = {new_lr!r} from step "
+                  f"{_ZERO_GRADIENT_STEP + 1}, none for the last parameter at step "
+                  f"{_NO_GRADIENT_STEP + 1}; opt.lr = {new_lr!r} from step "
                   f"{_LR_CHANGE_STEP + 1}; state_dict() saved after step {stop}, loaded into a "
                   f"fresh optimizer (through numpy.savez) that continues alongside")
         for i, a in enumerate(arrays):
@@ -87,6 +93,8 @@ def _optimizer_trajectory(comp: Component, check: OptimizerCheck):
             for _, ps, o in runs:
                 _step(o, ps, grads)
             for i, g in enumerate(grads):
+                if g is None:
+                    continue
                 new, states[i] = check.step(expected[i].copy(), g.copy(), states[i],
                                             lr=current_lr, **kwargs)
                 expected[i] = np.asarray(new, dtype=np.float64)
