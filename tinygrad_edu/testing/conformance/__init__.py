@@ -56,6 +56,9 @@ uses a modest budget.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import multiprocessing
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -70,10 +73,10 @@ from tinygrad_edu.testing.conformance.common import (ConformanceError, conforman
                                                      header, kind_name, run_property)
 
 __all__ = ["ConformanceError", "CheckResult", "check_component", "run_checks", "resolve",
-           "CLI_MAX_EXAMPLES"]
+           "plugin_names", "CLI_MAX_EXAMPLES"]
 
 #: examples per check for run_checks() (the CLI) when max_examples is not given
-CLI_MAX_EXAMPLES = 20
+CLI_MAX_EXAMPLES = 10
 
 _CHECKS_OF_KIND = {"layer": layers, "activation": activations, "loss": losses,
                    "optimizer": optimizers, "initializer": initializers}
@@ -151,7 +154,7 @@ def check_component(component: Component | str, max_examples: int | None = None,
 
 
 def run_checks(names: Iterable[str] | None = None, max_examples: int | None = None, *,
-               kinds: Iterable[str] | None = None,
+               kinds: Iterable[str] | None = None, plugin: str | None = None, jobs: int = 1,
                on_result: Callable[[CheckResult], Any] | None = None) -> list[CheckResult]:
     """Check every registered component (or the named ones) and return one result each.
 
@@ -159,13 +162,16 @@ def run_checks(names: Iterable[str] | None = None, max_examples: int | None = No
                       components of ``kinds`` (default: every kind), plus one failed
                       result (kind "plugin") per plugin that failed to load. Unnamed layers
                       without ``Check.cases`` are "skipped"; a named one fails.
+    ``plugin``        only what one plugin registers: a plugin (entry-point) name, or a
+                      distribution name (all its plugins); a quarantined one is a failure
     ``max_examples``  hypothesis examples per check (default ``CLI_MAX_EXAMPLES``)
+    ``jobs``          worker processes (forked; 1: check in this process)
     ``on_result``     called with each :class:`CheckResult` as soon as it is known (progress)
 
     Deterministic: hypothesis runs derandomized, quietly, without an example database, so two
-    runs give the same results. Unknown names raise the registry's ``LookupError`` (with a
-    suggestion) before anything runs. Returns ``list[CheckResult]`` in registry order (or the
-    order of ``names``); a component fails if any of its checks fails.
+    runs give the same results (with any ``jobs``). Unknown names raise the registry's
+    ``LookupError`` (with a suggestion) before anything runs. Returns ``list[CheckResult]`` in
+    registry order (or the order of ``names``); a component fails if any of its checks fails.
     """
     from tinygrad_edu import plugins
 
@@ -176,9 +182,13 @@ def run_checks(names: Iterable[str] | None = None, max_examples: int | None = No
         wanted = [kind_name(k) for k in kinds] if kinds else list(KINDS)
         comps = [c for c in registry.all_components() if c.kind in wanted]
         broken = plugins.quarantined()
-    chosen = conformance_settings(Settings(derandomize=True, database=None, verbosity=Verbosity.quiet,
-                                print_blob=False),
-                       max_examples if max_examples is not None else CLI_MAX_EXAMPLES)
+    if plugin is not None:
+        members = plugin_names(plugin)
+        comps = [c for c in comps if c.plugin in members]
+        broken = [rec for rec in broken if rec.name in members]
+    chosen = conformance_settings(Settings(derandomize=True, database=None,
+                                           verbosity=Verbosity.quiet, print_blob=False),
+                                  max_examples if max_examples is not None else CLI_MAX_EXAMPLES)
     results = []
 
     def record(result):
@@ -188,21 +198,62 @@ def run_checks(names: Iterable[str] | None = None, max_examples: int | None = No
 
     for rec in broken:
         record(CheckResult(rec.name, "plugin", rec.name, "failed", rec.describe()))
-    for comp in comps:
-        start = time.perf_counter()
-        reason = _not_checkable(comp)
-        if reason and comp.kind == "layer" and not names:
-            record(CheckResult(comp.name, comp.kind, comp.plugin, "skipped", reason))
-            continue
-        try:
-            check_component(comp, settings=chosen)
-        except ConformanceError as error:
-            status, message = "failed", str(error)
+    _RUN.update(comps=comps, settings=chosen, named=bool(names))
+    try:
+        if jobs > 1 and len(comps) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            with multiprocessing.get_context("fork").Pool(min(jobs, len(comps))) as pool:
+                for result in pool.imap(_check_one, range(len(comps))):
+                    record(result)
         else:
-            status, message = "passed", ""
-        record(CheckResult(comp.name, comp.kind, comp.plugin, status, message,
-                           round(time.perf_counter() - start, 3)))
+            for index in range(len(comps)):
+                record(_check_one(index))
+    finally:
+        _RUN.clear()
     return results
+
+
+# what run_checks is checking, for _check_one (in this process or in a forked worker)
+_RUN: dict = {}
+
+
+def _check_one(index: int) -> CheckResult:
+    comp, chosen = _RUN["comps"][index], _RUN["settings"]
+    start = time.perf_counter()
+    reason = _not_checkable(comp)
+    if reason and comp.kind == "layer" and not _RUN["named"]:
+        return CheckResult(comp.name, comp.kind, comp.plugin, "skipped", reason)
+    try:
+        check_component(comp, settings=chosen)
+    except ConformanceError as error:
+        status, message = "failed", str(error)
+    else:
+        status, message = "passed", ""
+    return CheckResult(comp.name, comp.kind, comp.plugin, status, message,
+                       round(time.perf_counter() - start, 3))
+
+
+def plugin_names(name: str) -> set[str]:
+    """The plugin names meant by ``name``: a plugin (entry-point) name, or a distribution's
+    name, which means all of its plugins. Unknown: LookupError listing what is installed."""
+    from tinygrad_edu import plugins
+
+    records = plugins.plugin_records()
+    key = _distribution_key(name)
+    found = {r.name for r in records if r.name == name} or \
+        {r.name for r in records if r.distribution and _distribution_key(r.distribution) == key}
+    if not found:
+        known = sorted({r.name for r in records} | {r.distribution for r in records
+                                                     if r.distribution})
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LookupError(f"no plugin or distribution called {name!r}{hint} "
+                          f"(installed: {', '.join(known)})")
+    return found
+
+
+def _distribution_key(name: str) -> str:
+    """Distribution names compare like pip compares them: case, '-', '_' and '.' aside."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _not_checkable(comp: Component) -> str:
