@@ -26,6 +26,9 @@ dtype, checked whole, and float32 held to float64). In short:
   through a mid-way ``state_dict`` round trip, lr changes, a quadratic, float32.
 - initializers: shape, dtype, seeds; sample mean and std against the declaration with the
   shape's fans and with given ones.
+- models (:mod:`.models`): built for (1, 28, 28) inputs and 10 classes: float32 scores of
+  shape (N, 10), a finite gradient for every parameter, the same seed builds the same
+  parameters.
 
 Inputs are drawn from the declaration: ``Check.cases`` (or, without cases, a shape with
 ``Check.ndim`` dimensions) gives the keyword arguments and the input shape; values come from
@@ -55,7 +58,7 @@ from hypothesis import Verbosity, settings as Settings
 
 from tinygrad_edu import registry
 from tinygrad_edu.components import KINDS, Check, Component, InitializerCheck, OptimizerCheck
-from tinygrad_edu.testing.conformance import (activations, initializers, layers, losses,
+from tinygrad_edu.testing.conformance import (activations, initializers, layers, losses, models,
                                               optimizers)
 from tinygrad_edu.testing.conformance.common import (ConformanceError, conformance_settings,
                                                      header, kind_name, run_property)
@@ -67,7 +70,7 @@ __all__ = ["ConformanceError", "CheckResult", "check_component", "run_checks", "
 CLI_MAX_EXAMPLES = 10
 
 _CHECKS_OF_KIND = {"layer": layers, "activation": activations, "loss": losses,
-                   "optimizer": optimizers, "initializer": initializers}
+                   "optimizer": optimizers, "initializer": initializers, "model": models}
 
 
 @dataclass
@@ -247,7 +250,8 @@ def _distribution_key(name: str) -> str:
 def _not_checkable(comp: Component) -> str:
     """Why the component cannot be checked as declared ('' if it can)."""
     expected = {"layer": Check, "activation": Check, "loss": Check,
-                "optimizer": OptimizerCheck, "initializer": InitializerCheck}.get(comp.kind)
+                "optimizer": OptimizerCheck, "initializer": InitializerCheck,
+                "model": Check}.get(comp.kind)
     if expected is None:
         return f"unknown kind {comp.kind!r}; kinds are {', '.join(KINDS)}"
     if comp.check is not None and not isinstance(comp.check, expected):
