@@ -6,6 +6,7 @@
     tinygrad-edu train --model mlp --optimizer sgd --lr 0.1 --epochs 5
     tinygrad-edu plugins                    installed plugins, what each registers, failures
     tinygrad-edu check [NAME ...]           the conformance suite over the registered components
+    tinygrad-edu check --plugin DIST        ... over what one plugin or distribution registers
     tinygrad-edu reproduce [NAME ...]       the experiment scripts in examples/ (--quick: seconds)
     tinygrad-edu graph --model mlp          the computation graph of one training step, as DOT
 
@@ -142,9 +143,9 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_check(args) -> int:
-    if importlib.util.find_spec("hypothesis") is None:
+    if importlib.util.find_spec("hypothesis") is None:   # a broken install: it is a dependency
         print(f"{PROG} check: the conformance suite needs hypothesis, which is not installed: "
-              f"pip install tinygrad-edu[test]", file=sys.stderr)
+              f"pip install hypothesis (a dependency of tinygrad-edu)", file=sys.stderr)
         return 2
     from tinygrad_edu.testing.conformance import run_checks
 
@@ -156,8 +157,11 @@ def cmd_check(args) -> int:
             line += f": {result.message}"
         print(line, flush=True)
 
+    start = time.perf_counter()
+    jobs = args.jobs if args.jobs is not None else min(os.cpu_count() or 1, 4)
     try:
-        results = run_checks(args.names or None, max_examples=args.max_examples, on_result=show)
+        results = run_checks(args.names or None, max_examples=args.max_examples,
+                             plugin=args.plugin, jobs=jobs, on_result=show)
     except LookupError as error:
         raise UsageError(str(error).splitlines()[0]) from None
     failed = [r for r in results if r.failed]
@@ -165,8 +169,12 @@ def cmd_check(args) -> int:
         print(f"\n--- {r.kind} {r.name} ---\n{r.message}")
     passed = sum(r.passed for r in results)
     skipped = sum(r.status == "skipped" for r in results)
-    print(f"\n{passed} passed, {len(failed)} failed, {skipped} skipped")
-    return 1 if failed else 0
+    scope = f" (plugin {args.plugin})" if args.plugin else ""
+    verdict = "FAILED" if failed else ("NOTHING CHECKED" if not passed else "OK")
+    names = f": {', '.join(r.name for r in failed)}" if failed else ""
+    print(f"\n{PROG} check{scope}: {verdict} - {passed} passed, {len(failed)} failed{names}, "
+          f"{skipped} skipped in {time.perf_counter() - start:.1f} s")
+    return 1 if failed or not passed else 0
 
 
 # ------------------------------------------------------------------------------ reproduce
@@ -306,11 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check every registered component (or the named ones: relu, conv2d, "
                                    "adam, loss:mse ...) against its declared properties: gradients by "
                                    "finite differences, dtypes, optimizer formulas, initializer "
-                                   "statistics. Needs the test extra (pip install tinygrad-edu[test]). "
-                                   "Exits with 1 if a check fails.")
+                                   "statistics. The last line is a one-line summary; exits with 1 if "
+                                   "a check fails (or nothing was checked), 2 on a bad argument.")
     p.add_argument("names", nargs="*", metavar="NAME", help="components to check (default: all)")
+    p.add_argument("--plugin", metavar="NAME", default=None,
+                   help="check only what one plugin registers (a plugin name, or a distribution "
+                        "name: all its plugins); a plugin that fails to load fails the check")
     p.add_argument("--max-examples", type=_positive_int, default=None, metavar="N",
-                   help="hypothesis examples per check (default: 20)")
+                   help="hypothesis examples per check (default: 10)")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="worker processes (default: the CPU count, at most 4)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("reproduce", help="run the experiment scripts (examples/exN_*.py)",
