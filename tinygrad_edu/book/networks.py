@@ -19,6 +19,16 @@ Each has the book's constructor and attributes:
 
 Weights are drawn from numpy's global random state exactly as the book draws them, so after
 ``np.random.seed(0)`` a network starts from the book's numbers.
+
+Why these are not wrappers of :mod:`tinygrad_edu.models`: the book's interface is a chain of
+layer objects, each with its own ``forward``/``backward`` that scripts call one by one, and a
+``params`` dict of float64 arrays drawn from numpy's global state. The layers here *are* the
+framework's registered components (see :mod:`tinygrad_edu.book.layers`); what is the book's
+own is only how they are chained, and the two places where the book's layers compute
+something else than the framework's modules -- its Dropout (no 1/(1-p) scaling) and its
+BatchNormalization (running variance from 0, momentum on the old value) -- which the book's
+printed numbers depend on. A wrapper around ``models.MultiLayerNet`` would need a second,
+layer-by-layer path for exactly that interface.
 """
 from __future__ import annotations
 
