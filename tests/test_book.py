@@ -910,3 +910,17 @@ def test_the_books_repository_scripts(tmp_path):
                                  str(tmp_path), "--only", "ch03", "ch05/gradient_check",
                                  "ch07/apply_filter", "ch07/gradient_check"])
     assert rc == 0
+
+
+def test_the_readme_safe_pickle_snippet_runs(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (snippet,) = [s for s in re.findall(r"```python\n(.*?)\n```", readme, flags=re.S)
+                  if "safe_pickle.load(" in s]
+    params = {"W1": np.ones((2, 3)), "b1": np.zeros(3, dtype=np.float32)}
+    with open(tmp_path / "params.pkl", "wb") as f:
+        pickle.dump(params, f)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(snippet, "README.md safe_pickle block", "exec"), namespace)
+    assert namespace["params"].keys() == params.keys()
+    np.testing.assert_array_equal(namespace["params"]["W1"], params["W1"])

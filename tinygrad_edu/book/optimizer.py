@@ -210,17 +210,6 @@ class AdaGrad(_BookOptimizer):
     def __init__(self, lr=0.01):
         super().__init__(lr=lr)
 
-    def _fits(self, params):
-        """Whether ``params`` has the keys, kinds and shapes this optimizer was bound to."""
-        if set(params) != {slot.key for slot in self._slots}:
-            return False
-        for slot in self._slots:
-            value = params[slot.key]
-            if slot.is_array != isinstance(value, np.ndarray) or (
-                    slot.is_array and value.shape != slot.param.data.shape):
-                return False
-        return True
-
     def _bind(self, params, who):
         super()._bind(params, who)
         self._inner.eps = 1e-7
@@ -235,17 +224,6 @@ class RMSprop(_BookOptimizer):
 
     def __init__(self, lr=0.01, decay_rate=0.99):
         super().__init__(lr=lr, decay_rate=decay_rate)
-
-    def _fits(self, params):
-        """Whether ``params`` has the keys, kinds and shapes this optimizer was bound to."""
-        if set(params) != {slot.key for slot in self._slots}:
-            return False
-        for slot in self._slots:
-            value = params[slot.key]
-            if slot.is_array != isinstance(value, np.ndarray) or (
-                    slot.is_array and value.shape != slot.param.data.shape):
-                return False
-        return True
 
     def _bind(self, params, who):
         super()._bind(params, who)
