@@ -51,6 +51,12 @@ class Check:
                   ``obj(**kwargs)``
     distinct      values must not tie (max pooling, max): the suite draws distinct values
     atol, rtol    tolerances for gradcheck (float64)
+    reference     optional ``reference(x, **kwargs) -> ndarray``: the output in plain numpy
+                  (float64), which the output must match
+    reduction     a loss's reduction over the batch (axis 0): ``"mean"`` (the default: a batch
+                  given twice gives the same loss) or ``"sum"`` (twice the loss)
+    large         optional magnitude: inputs scaled up to it still give finite outputs and
+                  gradients (softmax-like functions that subtract the maximum)
     """
 
     domain: tuple[float, float] = (-3.0, 3.0)
@@ -63,6 +69,9 @@ class Check:
     distinct: bool = False
     atol: float = 1e-5
     rtol: float = 1e-3
+    reference: Callable[..., Any] | None = None
+    reduction: str = "mean"
+    large: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,19 +81,26 @@ class OptimizerCheck:
     kwargs        hyper-parameters used by the checks (besides ``lr``)
     first_step    ``first_step(param, grad, lr=..., **kwargs) -> new_param``: the documented
                   formula of one step from a fresh state, written in plain numpy
+    step          ``step(param, grad, state, lr=..., **kwargs) -> (new_param, new_state)``:
+                  the documented formula of any step, in plain numpy (``state`` is the dict
+                  the previous call returned, ``{}`` at first; ``grad`` is the bare gradient:
+                  the formula applies ``weight_decay`` itself); checked over a trajectory
     """
 
     kwargs: dict = field(default_factory=dict)
     first_step: Callable[..., Any] | None = None
+    step: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
 class InitializerCheck:
     """``std(fan_in, fan_out) -> float``: the standard deviation the initializer promises, or
-    ``constant``: the value every element takes (zeros, ones)."""
+    ``constant``: the value every element takes (zeros, ones); ``mean``: the mean the
+    distribution has (None: not checked)."""
 
     std: Callable[[int, int], float] | None = None
     constant: float | None = None
+    mean: float | None = 0.0
 
 
 @dataclass
