@@ -14,6 +14,7 @@ import tinygrad_edu._malloc  # noqa: F401  (first: see its docstring)
 from tinygrad_edu import functional, functional as F, init, nn, optim, plugins, registry
 from tinygrad_edu.autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_edu.components import Check, Component, InitializerCheck, OptimizerCheck
+from tinygrad_edu.explain import explain  # noqa: F401  (the function; the package stays importable)
 from tinygrad_edu.function import Function
 from tinygrad_edu.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from tinygrad_edu.hookspecs import hookimpl

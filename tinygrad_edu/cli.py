@@ -8,6 +8,7 @@
     tinygrad-edu check [NAME ...]           the conformance suite over the registered components
     tinygrad-edu reproduce [NAME ...]       the experiment scripts in examples/ (--quick: seconds)
     tinygrad-edu graph --model mlp          the computation graph of one training step, as DOT
+    tinygrad-edu graph --html step.html     ... as a page that steps through backward (--png: a picture)
 
 Every command has ``--help``. Bad arguments exit with status 2 and one line on stderr;
 a failed check or experiment exits with 1; Ctrl-C outside training exits with 130.
@@ -318,18 +319,49 @@ def cmd_graph(args) -> int:
 
     spec = model_spec(args.model)
     model = get_model(spec.name, input_shape=(1, 28, 28), num_classes=10, seed=0)
-    shape = (args.batch, 784) if spec.flatten else (args.batch, 1, 28, 28)
-    x = Tensor(np.zeros(shape, np.float32), name="x")
     for name, p in model.named_parameters():
         p.name = name
+    title = f"{spec.name}: one training step's graph"
+    if args.html or args.png:
+        return _explain_step(args, spec, model, title)
+    shape = (args.batch, 784) if spec.flatten else (args.batch, 1, 28, 28)
+    x = Tensor(np.zeros(shape, np.float32), name="x")
     loss = registry.get("loss", "softmax_cross_entropy")(model(x), np.zeros(args.batch, np.int64))
     loss.name = "loss"
-    title = f"{spec.name}: one training step's graph"
     if args.out:
         path = save_dot(loss, args.out, title=title)
         print(f"wrote {path}; render it with: dot -Tpng {path} -o {Path(path).with_suffix('.png')}")
     else:
         sys.stdout.write(to_dot(loss, title=title))
+    return 0
+
+
+def _explain_step(args, spec, model, title) -> int:
+    """``graph --html/--png``: one step on the first ``--batch`` images of the embedded MNIST
+    sample, explained (backward recorded, layers grouped by the Module that made them)."""
+    import numpy as np
+
+    from tinygrad_edu import Tensor, registry
+    from tinygrad_edu.data.mnist import load_sample
+    from tinygrad_edu.explain import describe, record_modules
+
+    sample = load_sample()
+    if args.batch > len(sample.x_train):
+        raise UsageError(f"--batch: the embedded sample has {len(sample.x_train)} training images")
+    images = (sample.x_train[:args.batch] / np.float32(255)).astype(np.float32)
+    shape = (args.batch, 784) if spec.flatten else (args.batch, 1, 28, 28)
+    x = Tensor(images.reshape(shape), name="x")
+    with record_modules() as calls:
+        loss = registry.get("loss", "softmax_cross_entropy")(model(x),
+                                                             sample.t_train[:args.batch].astype(np.int64))
+    loss.name = "loss"
+    data = describe(loss, modules=calls, title=f"{title} (batch {args.batch})")
+    if args.html:
+        from tinygrad_edu.explain.html import save_html
+        print(f"wrote {save_html(data, args.html)}: open it in a browser (it needs nothing else)")
+    if args.png:
+        from tinygrad_edu.explain.png import save_png
+        print(f"wrote {save_png(data, args.png)}")
     return 0
 
 
@@ -425,12 +457,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", metavar="DIR", default=None, help="the folder holding the scripts")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("graph", help="print the computation graph of a model as Graphviz DOT",
+    p = sub.add_parser("graph", help="the computation graph of a model: DOT, an explain page or a PNG",
                        description="Build a model, run one forward pass and the loss on a small batch, and "
-                                   "print (or save) the graph behind the loss as Graphviz DOT text.")
+                                   "print (or save) the graph behind the loss as Graphviz DOT text; "
+                                   "--html writes a self-contained page that steps through backward, "
+                                   "--png the same layout as a picture.")
     p.add_argument("--model", choices=model_names(), default="mlp", help="the model (default: mlp)")
     p.add_argument("--batch", type=_positive_int, default=2, help="batch size of the example input")
     p.add_argument("--out", metavar="FILE", default=None, help="write the DOT text to FILE")
+    p.add_argument("--html", metavar="FILE", default=None,
+                   help="write the explain page of one step on real MNIST images: values, gradients, "
+                        "a step-through of backward (one file, no network)")
+    p.add_argument("--png", metavar="FILE", default=None, help="draw the same layout as a PNG picture")
     p.set_defaults(func=cmd_graph)
     return parser
 
