@@ -93,13 +93,16 @@ class Chromium:
         return self.send(method, params, session=self.session)
 
     def wait_for_event(self, method: str) -> dict:
+        """The next event ``method`` of the open page."""
+        def wanted(event):
+            return event.get("method") == method and event.get("sessionId") == self.session
         for event in self.events:
-            if event.get("method") == method:
+            if wanted(event):
                 self.events.remove(event)
                 return event
         while True:
             event = self._read_message()
-            if event.get("method") == method:
+            if wanted(event):
                 return event
             self.events.append(event)
 

@@ -3,7 +3,7 @@
 // engine's own backward); nothing here computes a gradient.
 "use strict";
 const DATA = JSON.parse(document.getElementById("graph-data").textContent);
-const CELL_W = 200, CELL_H = 100, NODE_W = 174, NODE_H = 66, PAD = 34;
+const CELL_W = 196, CELL_H = 100, NODE_W = 158, NODE_H = 66, PAD = 24;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const state = {expanded: new Set(), selected: null, step: -1};
 
@@ -169,7 +169,7 @@ function render() {
       d: `M${sx},${sy} C${mx},${sy} ${mx},${ey} ${ex},${ey}`,
       "marker-end": flow ? "url(#arrow-flow)" : "url(#arrow)"}));
     if (flow && isScalar(flow.grad))
-      svg.append(svgEl("text", {"class": "edge-label", x: mx, y: (sy + ey) / 2 + 14,
+      svg.append(svgEl("text", {"class": "edge-label", x: mx, y: (sy + ey) / 2 - 4,
                                 "text-anchor": "middle"}, fmt(flow.grad.values)));
   }
 
@@ -185,9 +185,9 @@ function render() {
     item.append(svgEl("rect", {x: x + 4, y: y + 4, width: NODE_W, height: NODE_H, rx: 7, "class": "second"}),
                 svgEl("rect", {x, y, width: NODE_W, height: NODE_H, rx: 7}),
                 svgEl("text", {x: x + 8, y: y + 18, "class": "op"}, "▸ " + DATA.groups[g].label),
-                svgEl("text", {x: x + 8, y: y + 35, "class": "shape"},
-                      DATA.groups[g].size + " nodes → " + shapeText(DATA.nodes[output].value)),
-                svgEl("text", {x: x + 8, y: y + 52, "class": "shape"}, "click to expand"));
+                svgEl("text", {x: x + 8, y: y + 35, "class": "shape"}, shapeText(DATA.nodes[output].value)),
+                svgEl("text", {x: x + 8, y: y + 52, "class": "shape"},
+                      DATA.groups[g].size + " nodes · click to open"));
     item.addEventListener("click", () => { state.expanded.add(g); render(); });
     svg.append(item);
   }
@@ -275,6 +275,8 @@ function renderSide() {
 function go(k) {
   state.step = Math.max(-1, Math.min(DATA.steps.length - 1, k));
   render();
+  const active = document.querySelector(".node.active, .group-box.active");
+  if (active) active.scrollIntoView({block: "nearest", inline: "nearest"});
 }
 
 document.getElementById("title").textContent = DATA.title;
