@@ -288,3 +288,16 @@ def test_graph_command_writes_page_and_picture(capsys, tmp_path):
     code, out, err = run(capsys, "graph", "--model", "mlp", "--batch", "100000", "--html",
                          str(tmp_path / "no.html"))
     assert code == 2 and "--batch" in err and not (tmp_path / "no.html").exists()
+
+
+def test_the_readme_example_writes_the_apple_page(tmp_path, monkeypatch):
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)\n```", readme, flags=re.S)
+                if "tg.explain(" in b]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, "README.md explain example", "exec"), namespace)
+    assert namespace["apple"].grad.item() == pytest.approx(2.2)
+    page = (tmp_path / "apples.html").read_text(encoding="utf-8")
+    assert '"name":"tax"' in page and "step ▶" in page
