@@ -391,6 +391,7 @@ def server(monkeypatch):
         mnist_module.SPECS["mnist"],
         mirrors=MIRRORS,
         sha256={name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
+        sizes={name: len(content) for name, content in files.items()},
     )
     monkeypatch.setitem(mnist_module.SPECS, "mnist", spec)
     fake = FakeServer()
@@ -497,7 +498,7 @@ def test_unreachable_mirrors(server, tmp_path):
 
 def test_published_hashes_are_well_formed():
     for spec in mnist_module.SPECS.values():
-        assert sorted(spec.sha256) == sorted(FILE_NAMES)
+        assert sorted(spec.sha256) == sorted(FILE_NAMES) == sorted(spec.sizes)
         assert all(len(h) == 64 and int(h, 16) >= 0 for h in spec.sha256.values())
         assert len(set(spec.sha256.values())) == 4
         assert all(m.startswith(("https://", "http://")) for m in spec.mirrors)

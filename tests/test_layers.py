@@ -11,6 +11,7 @@ from tinygrad_edu import Tensor, gradcheck, gradgradcheck, no_grad, registry
 from tinygrad_edu.module import Module
 from tinygrad_edu.testing import float_arrays
 from tinygrad_edu_plugins import layers as L
+from tinygrad_edu_plugins.layers import conv as conv_room
 from tinygrad_edu_plugins.activations import relu
 
 LAYERS = ["affine", "conv2d", "maxpool2d", "avgpool2d", "flatten", "dropout", "batchnorm1d",
@@ -137,8 +138,8 @@ def test_maxpool_padding_is_minus_infinity():
 
 def test_conv2d_skips_col2im_when_input_needs_no_grad(monkeypatch):
     calls = []
-    real = L.col2im
-    monkeypatch.setattr(L, "col2im", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = conv_room.col2im
+    monkeypatch.setattr(conv_room, "col2im", lambda *a, **k: calls.append(1) or real(*a, **k))
     conv = L.Conv2d(1, 2, 3, seed=0)
     x = np.random.default_rng(0).standard_normal((2, 1, 5, 5)).astype(np.float32)
     conv(Tensor(x)).sum().backward()               # a first layer: x is plain data
@@ -150,8 +151,8 @@ def test_conv2d_skips_col2im_when_input_needs_no_grad(monkeypatch):
 
 def test_conv2d_reuses_forward_columns(monkeypatch):
     calls = []
-    real = L.im2col
-    monkeypatch.setattr(L, "im2col", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = conv_room.im2col
+    monkeypatch.setattr(conv_room, "im2col", lambda *a, **k: calls.append(1) or real(*a, **k))
     conv = L.Conv2d(2, 3, 3, padding=1, seed=0)
     t = Tensor(np.ones((1, 2, 4, 4), dtype=np.float32), requires_grad=True)
     conv(t).sum().backward()

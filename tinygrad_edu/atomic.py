@@ -9,7 +9,10 @@ The recipe (the same one editors and databases use):
 4. ``fsync`` the directory, so the rename itself survives a crash (POSIX only).
 
 If anything fails before step 3 (an exception, Ctrl-C, a full disk), the temporary
-file is removed and the old target, if there was one, is left untouched.
+file is removed and the old target, if there was one, is left untouched. A process killed
+outright (``kill -9``, a power cut) cannot clean up after itself: its temporary file is named
+after its process id (``.params.npz.<pid>.<random>.tmp``), and the next write of the same target
+removes the temporary files of processes that no longer exist.
 
     with atomic_write("weights.txt", "w") as f:
         f.write("...")
@@ -20,6 +23,7 @@ file is removed and the old target, if there was one, is left untouched.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -27,7 +31,7 @@ from typing import IO, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_write", "save_npz_atomic"]
+__all__ = ["atomic_write", "remove_stale_temporaries", "save_npz_atomic"]
 
 _MODES = {"w", "wt", "wb"}
 
@@ -82,7 +86,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
     except FileNotFoundError:
         permissions = 0o666 & ~_UMASK
 
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    remove_stale_temporaries(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                                     dir=directory)
     try:
         with os.fdopen(fd, mode, encoding=encoding) as file:
             yield file
@@ -95,6 +101,31 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
             os.unlink(temporary)
         raise
     _fsync_directory(directory)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that writers of ``path`` killed mid-write left behind (those
+    whose process no longer exists); returns what was removed. Files of live processes, and
+    files not named by this module, are left alone."""
+    path = Path(path)
+    removed = []
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = candidate.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and belongs to someone else
+        return True
+    return True
 
 
 def save_npz_atomic(path: str | os.PathLike, /, *, compressed: bool = False, **arrays: np.ndarray) -> Path:

@@ -224,7 +224,8 @@ class Module:
         (arrays shared with other code see the new values; each keeps its dtype).
 
         Everything is validated before anything changes: missing or unexpected names (when
-        ``strict``) and shape mismatches (always) raise :class:`StateDictError` listing all of
+        ``strict``), shape mismatches and values that are not real finite numbers (always)
+        raise :class:`StateDictError` listing all of
         them, and the module is left untouched. Returns the skipped names."""
         targets: dict[str, tuple[Any, str]] = {}
         for name, p in self.named_parameters():
@@ -235,7 +236,7 @@ class Module:
         missing = [n for n in targets if n not in state]
         unexpected = [n for n in state if n not in targets]
         arrays: dict[str, np.ndarray] = {}
-        mismatched = []
+        mismatched, unloadable = [], []
         for name in targets:
             if name not in state:
                 continue
@@ -245,6 +246,8 @@ class Module:
             current = owner.data if attr == "parameter" else np.asarray(getattr(owner, attr))
             if value.shape != current.shape:
                 mismatched.append(f"{name}: expected shape {current.shape}, got {value.shape}")
+            elif (problem := _unloadable(value)):
+                unloadable.append(f"{name}: {problem}")
             arrays[name] = value
         problems = []
         if strict and missing:
@@ -253,6 +256,8 @@ class Module:
             problems.append(f"unexpected: {', '.join(unexpected)}")
         if mismatched:
             problems.append("shape mismatch: " + "; ".join(mismatched))
+        if unloadable:
+            problems.append("bad values: " + "; ".join(unloadable))
         if problems:
             raise StateDictError(f"{type(self).__name__}.load_state_dict: "
                                  + " | ".join(problems) + " (nothing was loaded)")
@@ -285,3 +290,14 @@ class Module:
             text = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {text}")
         return "\n".join(lines) + "\n)"
+
+
+def _unloadable(value: np.ndarray) -> str:
+    """Why ``value`` cannot be loaded into a parameter or buffer ("" if it can): only real,
+    finite numbers can (no strings, objects, complex numbers, NaN or inf)."""
+    if value.dtype.kind not in "biuf":
+        return f"{value.dtype} values, not real numbers"
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        bad = np.flatnonzero(~np.isfinite(value))
+        return f"{bad.size} non-finite values (first {value.reshape(-1)[bad[0]]} at flat index {bad[0]})"
+    return ""

@@ -8,12 +8,15 @@ dotted name (``"conv1.W"``) and every buffer (BatchNorm's running statistics). I
 ordinary numpy file: ``np.load(path)`` reads it without tinygrad_edu.
 
 Saving is atomic: the file appears complete or not at all (an interrupted save leaves the old
-file and no temporary file). Loading checks every name and shape first; a mismatch raises
-:class:`ParamsMismatchError` listing all of them, and the model is left untouched. Values are
-copied into the existing arrays, so each parameter keeps its dtype.
+file and no temporary file). Loading checks every name, shape and value first (real, finite
+numbers only: no strings, objects, complex numbers, NaN or inf); any problem raises
+:class:`ParamsMismatchError` listing all of them, and the model is left untouched. A damaged or
+crafted file raises :class:`ParamsFileError` before its arrays are read. Values are copied into
+the existing arrays, so each parameter keeps its dtype.
 """
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -23,7 +26,7 @@ import numpy as np
 from tinygrad_edu.atomic import save_npz_atomic
 from tinygrad_edu.module import Module, StateDictError
 
-__all__ = ["save_params", "load_params", "read_params", "ParamsMismatchError"]
+__all__ = ["save_params", "load_params", "read_params", "ParamsFileError", "ParamsMismatchError"]
 
 
 class ParamsMismatchError(StateDictError):
@@ -50,16 +53,51 @@ def save_params(module: Module, path: str | os.PathLike) -> Path:
 
 
 def read_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays of a parameter file as a dict (name -> array), without a model."""
+    """The arrays of a parameter file as a dict (name -> array), without a model.
+
+    Each member's ``.npy`` header is read first: a member whose header promises more data than
+    the member holds (a crafted "10^12 elements" claim), or an array of objects, is refused
+    before any memory is allocated for it.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_params: no parameter file {str(path)!r}")
     try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                _check_member_header(path, archive, info)
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise ValueError(f"load_params: {str(path)!r} is not a readable .npz parameter file "
-                         f"({type(error).__name__}: {error})") from error
+        if isinstance(error, ParamsFileError):
+            raise
+        raise ParamsFileError(f"load_params: {str(path)!r} is not a readable .npz parameter file "
+                              f"({type(error).__name__}: {error})") from error
+
+
+class ParamsFileError(ValueError):
+    """A parameter file is damaged, crafted, or holds what no parameter can be."""
+
+
+def _check_member_header(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Compare what a member's .npy header promises with the member's real (uncompressed) size."""
+    name = info.filename.removesuffix(".npy")
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+        header_size = member.tell()
+    if dtype.hasobject:
+        raise ParamsFileError(f"load_params: {str(path)!r}: {name!r} is an array of Python "
+                              f"objects ({dtype}); a parameter file holds numbers only")
+    promised = math.prod(shape) * dtype.itemsize
+    if promised != info.file_size - header_size:
+        raise ParamsFileError(
+            f"load_params: {str(path)!r}: {name!r} claims shape {shape} of {dtype} "
+            f"({promised} bytes) but holds {info.file_size - header_size} bytes; the file is "
+            f"damaged or crafted")
 
 
 def load_params(module: Module, path: str | os.PathLike, strict: bool = True) -> Module:

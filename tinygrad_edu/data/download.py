@@ -35,11 +35,20 @@ def sha256_of_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def download_file(name: str, mirrors: list[str], destination: Path, sha256: str, *, quiet: bool = False) -> Path:
+def _check_announced_size(response, size: int | None) -> None:
+    announced = getattr(response, "headers", {}).get("Content-Length") if size is not None else None
+    if announced is not None and announced.isdigit() and int(announced) > size:
+        raise DatasetError(f"the mirror announces {announced} bytes, more than the expected {size}")
+
+
+def download_file(name: str, mirrors: list[str], destination: Path, sha256: str, *,
+                  size: int | None = None, quiet: bool = False) -> Path:
     """Download ``name`` from the first mirror that serves it with the expected SHA-256.
 
     ``mirrors`` are base URLs; the file's URL is ``mirror + "/" + name``. The verified
-    file is written atomically to ``destination`` (its directory must exist). If no
+    file is written atomically to ``destination`` (its directory must exist). ``size``, the
+    published size in bytes, caps the download: a mirror that announces or sends more is
+    cut off at once (a file of another size cannot have the expected digest anyway). If no
     mirror succeeds, DatasetError lists what went wrong with each of them.
     """
     failures = []
@@ -51,7 +60,12 @@ def download_file(name: str, mirrors: list[str], destination: Path, sha256: str,
             with atomic_write(destination, "wb") as file:
                 digest = hashlib.sha256()
                 with urlopen(url, timeout=TIMEOUT_S) as response:
+                    _check_announced_size(response, size)
+                    received = 0
                     while chunk := response.read(CHUNK_SIZE):
+                        received += len(chunk)
+                        if size is not None and received > size:
+                            raise DatasetError(f"the mirror sent more than the expected {size} bytes")
                         digest.update(chunk)
                         file.write(chunk)
                 if digest.hexdigest() != sha256:

@@ -21,6 +21,7 @@ file never turns into a silently wrong array.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -40,17 +41,53 @@ class DatasetError(ValueError):
     """A data file is missing, damaged, or does not hold what it should."""
 
 
+#: deflate cannot compress better than about 1032:1, so a gzip file whose IDX header promises
+#: more than this many bytes per compressed byte is lying (a "gzip bomb"), and is refused
+#: before anything is inflated.
+MAX_DEFLATE_RATIO = 1032
+
+
 def read_idx_bytes(path: str | os.PathLike) -> bytes:
-    """The uncompressed content of ``path`` (gunzipped if it starts with the gzip magic bytes)."""
+    """The uncompressed content of ``path`` (gunzipped if it starts with the gzip magic bytes).
+
+    Reads everything: use :func:`read_idx` for data files, which inflates no more than the
+    IDX header promises."""
     path = Path(path)
+    with _open_idx(path) as (stream, _):
+        try:
+            return stream.read()
+        except (OSError, EOFError, zlib.error) as error:
+            raise DatasetError(f"{path}: damaged or truncated gzip data ({error})") from error
+
+
+class _open_idx:
+    """``with _open_idx(path) as (stream, most)``: a binary stream of the file's uncompressed
+    content (gzip recognised by its magic bytes) and the most bytes that content can hold (the
+    size on disk, times MAX_DEFLATE_RATIO for a gzip file)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        try:
+            self.file = open(self.path, "rb")
+            size = os.fstat(self.file.fileno()).st_size
+            compressed = self.file.read(2) == GZIP_MAGIC
+            self.file.seek(0)
+        except OSError as error:
+            raise DatasetError(f"{self.path}: cannot read file ({error})") from error
+        if not compressed:
+            return self.file, size
+        return gzip.GzipFile(fileobj=self.file, mode="rb"), size * MAX_DEFLATE_RATIO
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def _read(stream, count: int, path: Path) -> bytes:
+    """``count`` bytes of the stream (fewer only at its end), as one gzip-error-checked read."""
     try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DatasetError(f"{path}: cannot read file ({error})") from error
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
+        return stream.read(count)
     except (OSError, EOFError, zlib.error) as error:
         # EOFError: "Compressed file ended before the end-of-stream marker was reached".
         raise DatasetError(f"{path}: damaged or truncated gzip data ({error})") from error
@@ -61,39 +98,75 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
 
     ``expected_magic`` (e.g. IMAGES_MAGIC) makes a file of the other kind an error.
     The file must hold exactly prod(sizes) bytes after the header: fewer means it was
-    truncated, more means it is not what the header says.
+    truncated, more means it is not what the header says. A compressed file is inflated
+    only as far as the header promises (plus one byte, to see whether more follows), and a
+    promise that no real gzip file could keep is refused before anything is inflated.
     """
     path = Path(path)
-    content = read_idx_bytes(path)
-    if len(content) < 4:
-        raise DatasetError(f"{path}: too short to be an IDX file ({len(content)} bytes)")
-    magic = struct.unpack(">I", content[:4])[0]
-    if expected_magic is not None and magic != expected_magic:
-        raise DatasetError(
-            f"{path}: wrong magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
-            f"({_describe_magic(expected_magic)}); is this the right file?"
-        )
-    zeros, element_type, ndim = content[0:2], content[2], content[3]
-    if zeros != b"\x00\x00" or element_type != UBYTE or ndim == 0:
-        raise DatasetError(f"{path}: not an unsigned-byte IDX file (magic number 0x{magic:08x})")
+    with _open_idx(path) as (stream, most):
+        head = _read(stream, 4, path)
+        if len(head) < 4:
+            raise DatasetError(f"{path}: too short to be an IDX file ({len(head)} bytes)")
+        magic = struct.unpack(">I", head)[0]
+        if expected_magic is not None and magic != expected_magic:
+            raise DatasetError(
+                f"{path}: wrong magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+                f"({_describe_magic(expected_magic)}); is this the right file?"
+            )
+        zeros, element_type, ndim = head[0:2], head[2], head[3]
+        if zeros != b"\x00\x00" or element_type != UBYTE or ndim == 0:
+            raise DatasetError(f"{path}: not an unsigned-byte IDX file (magic number 0x{magic:08x})")
 
-    header_size = 4 + 4 * ndim
-    if len(content) < header_size:
-        raise DatasetError(f"{path}: truncated header ({len(content)} of {header_size} bytes)")
-    shape = struct.unpack(f">{ndim}I", content[4:header_size])
-    expected = int(np.prod(shape, dtype=np.int64))
-    found = len(content) - header_size
+        sizes = _read(stream, 4 * ndim, path)
+        if len(sizes) < 4 * ndim:
+            raise DatasetError(f"{path}: truncated header ({4 + len(sizes)} of {4 + 4 * ndim} bytes)")
+        shape = struct.unpack(f">{ndim}I", sizes)
+        expected = math.prod(shape)  # python ints: no overflow, however large the sizes
+        if expected > most:
+            raise DatasetError(
+                f"{path}: the header promises shape {shape} = {expected} bytes of data, more "
+                f"than this file can hold (at most {most} bytes); it is damaged or crafted"
+            )
+        data = np.empty(shape, dtype=np.uint8)
+        found = _read_into(stream, data.reshape(-1), path)
+        extra = _count_rest(stream, path)
     if found < expected:
         raise DatasetError(
             f"{path}: truncated: the header promises shape {shape} = {expected} bytes of data, "
             f"but only {found} bytes follow"
         )
-    if found > expected:
+    if extra:
         raise DatasetError(
-            f"{path}: {found - expected} unexpected bytes after the {expected} bytes of data "
+            f"{path}: {extra} unexpected bytes after the {expected} bytes of data "
             f"that the header (shape {shape}) promises"
         )
-    return np.frombuffer(content, dtype=np.uint8, offset=header_size).reshape(shape).copy()
+    return data
+
+
+def _read_into(stream, out: np.ndarray, path: Path) -> int:
+    """Fill ``out`` (1-D uint8) from the stream, straight into its memory; the bytes read."""
+    view, filled = memoryview(out), 0
+    try:
+        while filled < len(view):
+            n = stream.readinto(view[filled:])
+            if not n:
+                break
+            filled += n
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(f"{path}: damaged or truncated gzip data ({error})") from error
+    return filled
+
+
+def _count_rest(stream, path: Path, most: int = 1 << 24) -> str:
+    """How many bytes are left in the stream ("" for none), counted in chunks and no further
+    than ``most``: trailing garbage is reported without inflating all of it."""
+    count = 0
+    while count <= most:
+        chunk = _read(stream, 1 << 16, path)
+        if not chunk:
+            return str(count) if count else ""
+        count += len(chunk)
+    return f"more than {most}"
 
 
 def read_images(path: str | os.PathLike, rows: int = 28, cols: int = 28) -> np.ndarray:

@@ -63,6 +63,7 @@ class DatasetSpec:
     title: str  # for messages
     mirrors: tuple[str, ...]  # base URLs, tried in order
     sha256: dict[str, str]  # SHA-256 of each published .gz file
+    sizes: dict[str, int]  # its size in bytes: a download is cut off past it
     has_sample: bool  # an embedded sample ships with the package
 
 
@@ -83,6 +84,7 @@ SPECS = {
             TEST_IMAGES: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
             TEST_LABELS: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
         },
+        sizes={TRAIN_IMAGES: 9912422, TRAIN_LABELS: 28881, TEST_IMAGES: 1648877, TEST_LABELS: 4542},
         has_sample=True,
     ),
     "fashion-mnist": DatasetSpec(
@@ -98,6 +100,7 @@ SPECS = {
             TEST_IMAGES: "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
             TEST_LABELS: "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
         },
+        sizes={TRAIN_IMAGES: 26421880, TRAIN_LABELS: 29515, TEST_IMAGES: 4422102, TEST_LABELS: 5148},
         has_sample=False,
     ),
 }
@@ -142,6 +145,16 @@ class MNIST:
         )
 
 
+def expand_user(path, what: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; DatasetError naming ``what`` (the
+    argument or environment variable it came from) when that user does not exist."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError as error:  # "Can't determine home directory"
+        raise DatasetError(f"{what}={str(path)!r}: cannot expand {str(path).split('/')[0]!r}: "
+                           f"no such user or home directory") from None
+
+
 def _spec(kind: str) -> DatasetSpec:
     if kind not in SPECS:
         raise ValueError(f"load_mnist: unknown kind {kind!r}; choose one of {sorted(SPECS)}")
@@ -151,7 +164,7 @@ def _spec(kind: str) -> DatasetSpec:
 def cache_directory(kind: str = "mnist") -> Path:
     """The user cache folder for a dataset: ``$XDG_CACHE_HOME/tinygrad_edu/<kind>`` or ``~/.cache/...``."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "tinygrad_edu" / _spec(kind).kind
+    return expand_user(base, "XDG_CACHE_HOME") / "tinygrad_edu" / _spec(kind).kind
 
 
 def _offline_by_environment() -> bool:
@@ -176,10 +189,10 @@ def _search_places(root, kind: str) -> list[tuple[str, Path | None]]:
     """(label, folder) in lookup order; folder None for an unset environment variable."""
     places: list[tuple[str, Path | None]] = []
     if root is not None:
-        root = Path(root).expanduser()
+        root = expand_user(root, "root")
         places += [("root", root), ("root", root / kind)]
     env = os.environ.get("TINYGRAD_EDU_DATA")
-    places.append(("TINYGRAD_EDU_DATA", Path(env).expanduser() / kind if env else None))
+    places.append(("TINYGRAD_EDU_DATA", expand_user(env, "TINYGRAD_EDU_DATA") / kind if env else None))
     places.append(("cache", cache_directory(kind)))
     return places
 
@@ -275,7 +288,8 @@ def _download(spec: DatasetSpec, directory: Path) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     found, missing = _find_in(directory)
     for name in missing:
-        found[name] = download_file(name, list(spec.mirrors), directory / name, spec.sha256[name])
+        found[name] = download_file(name, list(spec.mirrors), directory / name, spec.sha256[name],
+                                    size=spec.sizes[name])
     return found
 
 
@@ -313,7 +327,7 @@ def load_mnist(root=None, *, kind: str = "mnist", download: bool = True, source:
             )
         return load_sample(kind)
 
-    download_dir = Path(root).expanduser() if root is not None else cache_directory(kind)
+    download_dir = expand_user(root, "root") if root is not None else cache_directory(kind)
     if not download:
         raise DatasetError(_not_found_message(spec, report, "downloading is switched off (download=False)", download_dir))
     if _offline_by_environment():
