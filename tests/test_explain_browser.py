@@ -78,6 +78,11 @@ def test_apple_example_steps_through_backward_as_the_engine_runs_it(chromium, tm
         assert browser.errors() == []
         assert len(side(browser, "[data-node]")) == 9
         assert side(browser, ".node .grad") == []                # no gradient before backward
+        apple = ref_index[id(ref_leaves["apple"])]
+        click(browser, f"[data-node='{apple}']")                 # the panel tells when it comes
+        pending = side(browser, "#node-panel [data-role=grad-pending]")
+        assert pending == [f"after backward (step 3 of {len(ref_order)} computes it):"]
+        assert number(side(browser, "#node-panel [data-role=grad] pre.values")[0]) == pytest.approx(2.2)
         for k, op_tensor in enumerate(ref_order):
             browser.evaluate("document.getElementById('next').click()")
             active = browser.evaluate("document.querySelector('.node.active').dataset.node")
@@ -224,3 +229,23 @@ def test_simple_convnet_page_opens_fast_groups_layers_and_shows_the_engines_grad
         browser.screenshot(screenshot)
         keep_figure(screenshot, "explain_simple_convnet.png")
         assert browser.errors() == []
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_without_chromium_the_test_says_so_and_fails_under_ci(ci):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "HYPOTHESIS_PROFILE")}
+    env["PATH"] = os.path.dirname(sys.executable)          # python, but no chromium on the path
+    if ci:
+        env["CI"] = ci
+    result = subprocess.run([sys.executable, "-m", "pytest", __file__, "-k", "apple", "-rs", "-q",
+                             "-p", "no:cacheprovider"], env=env, capture_output=True, text=True,
+                            timeout=300, cwd=Path(__file__).resolve().parents[1])
+    output = result.stdout + result.stderr
+    assert "Chromium is not installed" in output, output[-2000:]
+    if ci:
+        assert result.returncode != 0 and ("1 error" in output or "1 failed" in output), output[-2000:]
+    else:
+        assert result.returncode == 0 and "1 skipped" in output, output[-2000:]

@@ -8,7 +8,7 @@
     tinygrad-edu check [NAME ...]           the conformance suite over the registered components
     tinygrad-edu reproduce [NAME ...]       the experiment scripts in examples/ (--quick: seconds)
     tinygrad-edu graph --model mlp          the computation graph of one training step, as DOT
-    tinygrad-edu graph --html step.html     ... as a page that steps through backward (--png: a picture)
+    tinygrad-edu graph --html step.html     ... as a page stepping through backward (--png: a picture)
 
 Every command has ``--help``. Bad arguments exit with status 2 and one line on stderr;
 a failed check or experiment exits with 1; Ctrl-C outside training exits with 130.
@@ -351,9 +351,9 @@ def _explain_step(args, spec, model, title) -> int:
     images = (sample.x_train[:args.batch] / np.float32(255)).astype(np.float32)
     shape = (args.batch, 784) if spec.flatten else (args.batch, 1, 28, 28)
     x = Tensor(images.reshape(shape), name="x")
+    labels = sample.t_train[:args.batch].astype(np.int64)
     with record_modules() as calls:
-        loss = registry.get("loss", "softmax_cross_entropy")(model(x),
-                                                             sample.t_train[:args.batch].astype(np.int64))
+        loss = registry.get("loss", "softmax_cross_entropy")(model(x), labels)
     loss.name = "loss"
     data = describe(loss, modules=calls, title=f"{title} (batch {args.batch})")
     if args.html:

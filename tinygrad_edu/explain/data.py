@@ -65,7 +65,8 @@ def summarize(array) -> dict:
     if finite.size:
         low, high = float(finite.min()), float(finite.max())
         stats.update(min=low, max=high, mean=float(finite.mean(dtype=np.float64)),
-                     std=float(finite.std(dtype=np.float64)), zeros=int(np.count_nonzero(finite == 0)))
+                     std=float(finite.std(dtype=np.float64)),
+                     zeros=int(np.count_nonzero(finite == 0)))
         out["hist"] = _histogram(finite, low, high)
     out["stats"] = stats
     return out

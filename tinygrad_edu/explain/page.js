@@ -265,9 +265,12 @@ function renderSide() {
   const known = gradKnownAt[state.selected] >= 0 && gradKnownAt[state.selected] <= k;
   side.append(el("h3", {}, "gradient ∂L/∂" + nodeTitle(node) + (node.accumulated ? " (accumulated)" : "")));
   if (!node.requires_grad) side.append(el("div", {"class": "hint"}, "needs no gradient"));
-  else if (!known) side.append(el("div", {"class": "hint", "data-role": "grad-pending"},
-    "not yet computed: step through backward (▶▶ to the end)"));
-  else side.append(summaryBlock(node.grad, "grad"));
+  else {
+    const at = gradKnownAt[state.selected];
+    if (!known) side.append(el("div", {"class": "hint", "data-role": "grad-pending"},
+      at >= 0 ? `after backward (step ${at + 1} of ${n} computes it):` : "none reached it"));
+    side.append(summaryBlock(node.grad, "grad"));
+  }
   side.append(el("h3", {}, node.kind === "op" ? "derivative rule" : "leaf"),
               el("pre", {"class": "rule"}, node.rule));
 }

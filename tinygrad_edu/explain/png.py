@@ -34,7 +34,8 @@ def _shape(summary) -> str:
 
 def save_png(data: dict, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Draw ``data`` (from :func:`tinygrad_edu.explain.data.describe`) to ``path``; returns it."""
-    layout = GraphLayout([((kind, i), layer, pos) for kind, i, layer, pos in data["layout"]["units"]],
+    units = data["layout"]["units"]
+    layout = GraphLayout([((kind, i), layer, pos) for kind, i, layer, pos in units],
                          [("group", n["group"]) if n["group"] is not None else ("node", k)
                           for k, n in enumerate(data["nodes"])], data["layout"]["inner"])
     units, nodes = place(layout, set(range(len(data["groups"]))))
@@ -66,8 +67,8 @@ def save_png(data: dict, path: str | os.PathLike, dpi: int = 110) -> Path:
                                     boxstyle="round,pad=0.01", facecolor=_FILL[node["kind"]],
                                     edgecolor="#7d8796", lw=2.2 if n == 0 else 1.0))
         title = node["name"] or node["op"]
-        lines = [(title, "#1d2330", "bold"),
-                 ((node["op"] + " " if node["name"] else "") + _shape(node["value"]), "#5b6473", "normal")]
+        subtitle = (node["op"] + " " if node["name"] else "") + _shape(node["value"])
+        lines = [(title, "#1d2330", "bold"), (subtitle, "#5b6473", "normal")]
         value, grad = _number(node["value"]), _number(node.get("grad"))
         if value is not None:
             lines.append((f"= {value}", "#1d2330", "normal"))

@@ -115,7 +115,7 @@ class record_modules:
         return out
 
     def _claim(self, out, call):
-        """Every not yet claimed operation between the call's inputs and its outputs is the call's."""
+        """Every operation between the call's inputs and outputs not claimed yet is the call's."""
         stop = call.argument_ids
         seen: set[int] = set()
         stack = _tensors_in(out)
