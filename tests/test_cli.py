@@ -38,7 +38,7 @@ def test_help_everywhere(capsys, command):
     (["fly"], "invalid choice: 'fly'"),
     (["train", "--epochs", "0"], "--epochs: expected a positive integer, got '0'"),
     (["train", "--lr", "-1"], "--lr: expected a positive number"),
-    (["train", "--model", "cnn"], "--model: invalid choice: 'cnn'"),
+    (["train", "--model", "cnn"], "--model: Unknown model 'cnn'"),
     (["train", "--optimizer", "adamm"], "--optimizer: Unknown optimizer 'adamm'. Did you mean 'adam'?"),
     (["train", "--weight-init", "hee"], "--weight-init: Unknown initializer 'hee'"),
     (["train", "--bogus"], "unrecognized arguments: --bogus"),

@@ -47,7 +47,7 @@ def test_every_registered_component_conforms(comp):
 def test_the_standard_plugins_provide_every_kind():
     """The parametrization above is not empty: each standard plugin has components in it."""
     plugin_of = {"layer": "layers", "activation": "activations", "loss": "losses",
-                 "optimizer": "optimizers", "initializer": "initializers"}
+                 "optimizer": "optimizers", "initializer": "initializers", "model": "models"}
     for kind in KINDS:
         assert [c for c in registry.components(kind) if c.plugin == plugin_of[kind]], kind
 

@@ -4,7 +4,7 @@ import pytest
 
 from tinygrad_edu import Tensor, no_grad
 from tinygrad_edu.graphviz import graph_nodes
-from tinygrad_edu.models import MultiLayerNet, SimpleConvNet, get_model, model_names, model_spec
+from tinygrad_edu.models import MultiLayerNet, SimpleConvNet, get_model, model_names
 from tinygrad_edu.train import Trainer, evaluate
 
 
@@ -116,13 +116,16 @@ def test_dropout_only_in_training_mode_and_activations_collected():
     assert all(float(a.data.min()) >= 0 for a in acts)      # after ReLU
 
 
-def test_model_registry():
+def test_models_are_a_registered_kind():
+    from tinygrad_edu import registry
     assert {"simple_convnet", "mlp"} <= set(model_names())
-    assert model_spec("Simple-ConvNet").flatten is False and model_spec("mlp").flatten is True
+    comp = registry.get_component("model", "Simple-ConvNet")
+    assert (comp.kind, comp.plugin) == ("model", "models")      # the standard plugin's entry point
     mlp = get_model("mlp", seed=0)
     assert mlp(np.zeros((2, 784), np.float32)).shape == (2, 10)
-    with pytest.raises(LookupError, match="Unknown model 'cnn'.*simple_convnet"):
-        get_model("cnn")
+    assert mlp(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)   # images are flattened
+    with pytest.raises(LookupError, match="Unknown model 'mpl'. Did you mean 'mlp'?.*simple_convnet"):
+        get_model("mpl")
 
 
 def test_mlp_learns_on_the_embedded_mnist_sample():

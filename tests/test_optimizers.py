@@ -51,7 +51,7 @@ class CachedLr(Optimizer):
 
 
 @pytest.mark.parametrize("declared, failing_check", [
-    (OptimizerCheck(first_step=standard._sgd_first), "first step"),
+    (OptimizerCheck(step=standard._sgd_step), "first step"),
     (OptimizerCheck(), "learning rate"),
 ], ids=["with-first_step", "without-first_step"])
 def test_the_suite_catches_an_lr_read_at_construction(declared, failing_check):
@@ -249,7 +249,8 @@ def test_checks_catch_a_broken_optimizer():
             v -= self.lr * grad
             param.data += v
 
-    sgd_first = standard._sgd_first
+    def sgd_first(p, g, lr, weight_decay=0.0):
+        return standard._sgd_step(p, g, {}, lr, weight_decay)[0]
     arrays, grads = [np.array([1.0, -2.0])], [np.array([0.5, 0.25])]
     out_of_place = Component("oop", OutOfPlace, check=OptimizerCheck(first_step=sgd_first))
     with pytest.raises(AssertionError, match="in-place"):

@@ -12,6 +12,7 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tinygrad_edu import hookspecs, plugins, registry
@@ -538,7 +539,8 @@ def spec_names():
 
 def test_every_hookspec_has_a_docstring_saying_when_arguments_returns():
     names = spec_names()
-    assert len(names) == 12
+    assert set(hookspecs.REGISTRATION_HOOKS.values()) <= set(names)   # one per kind
+    assert {"before_fit", "after_batch", "after_backward"} <= set(names)
     for name in names:
         spec = getattr(hookspecs, name)
         doc = spec.__doc__ or ""
@@ -557,7 +559,7 @@ def test_every_hookspec_has_a_section_in_docs_plugins_md():
 # ------------------------------------------------------------------------ the standard set
 
 STANDARD = {"layers": "layer", "activations": "activation", "losses": "loss",
-            "optimizers": "optimizer", "initializers": "initializer"}
+            "optimizers": "optimizer", "initializers": "initializer", "models": "model"}
 
 
 def test_the_standard_plugins_load_cleanly_through_their_entry_points(monkeypatch):
@@ -574,5 +576,226 @@ def test_the_standard_plugins_load_cleanly_through_their_entry_points(monkeypatc
             assert rec.status == "loaded", rec.describe()
             assert rec.distribution == "tinygrad-edu"
             assert rec.registers.get(kind), f"plugin {name!r} registers no {kind}"
+    finally:
+        plugins.reset()
+
+
+# ------------------------------------------------------------------- replacements
+
+
+STANDARD_RELU = """
+from tinygrad_edu.components import Component
+from tinygrad_edu.hookspecs import hookimpl
+
+def relu(x):
+    "relu(x) = max(x, 0)"
+    return max(x, 0)
+
+@hookimpl
+def register_activations():
+    return [Component("relu", relu, aliases=("rectifier",))]
+"""
+
+
+def replacement(name="relu", value="'fast'", **declared):
+    extra = "".join(f", {k}={v}" for k, v in declared.items())
+    return f"""
+from tinygrad_edu.components import Component
+from tinygrad_edu.hookspecs import hookimpl
+
+def fast_relu(x):
+    "relu, but faster"
+    return {value}
+
+@hookimpl
+def register_activations():
+    return [Component({name!r}, fast_relu, replaces="rectifier"{extra})]
+"""
+
+
+def test_declared_replacement_takes_over_and_disabling_falls_back(site, capsys):
+    site.add("tinygrad-edu", {"std": "fake_std"}, {"fake_std": STANDARD_RELU})
+    site.add("fast-relu", {"fast": "fake_fast"}, {"fake_fast": replacement()})
+    load_quietly()
+    assert plugins.quarantined() == []                       # declared: no clash
+    assert registry.get("activation", "ReLU")(-1) == "fast"  # every spelling, aliases too
+    assert registry.get("activation", "rectifier")(-1) == "fast"
+    import tinygrad_edu.functional as F
+    assert F.relu(-1) == "fast"
+    standard = registry.get_component("activation", "relu", implementation="standard")
+    assert (standard.plugin, standard.obj(-1)) == ("std", 0)
+    assert [c.plugin for c in registry.implementations("activation", "relu")] == ["fast", "std"]
+    active = registry.get_component("activation", "relu")
+    assert (active.name, active.plugin, active.replaces) == ("relu", "fast", "rectifier")
+    assert record("fast").replaces == {"activation": ["relu"]}
+    assert registry.names("activation") == ["relu"]          # one name, not two
+    from tinygrad_edu.cli import main
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "replaces activations: relu" in out
+    assert "activation relu: fast (active) > std (standard)" in out
+    plugins.disable_plugin("fast")
+    assert registry.get("activation", "relu")(-1) == 0
+    assert registry.implementations("activation", "relu")[0].plugin == "std"
+
+
+def test_undeclared_clash_still_quarantines_and_suggests_replaces(site):
+    site.add("tinygrad-edu", {"std": "fake_std"}, {"fake_std": STANDARD_RELU})
+    site.add("fast-relu", {"fast": "fake_fast"},
+             {"fake_fast": replacement().replace(', replaces="rectifier"', "")})
+    load_quietly()
+    [bad] = plugins.quarantined()
+    assert bad.stage == "conflict" and "replaces='relu'" in bad.error
+    assert registry.get("activation", "relu")(-1) == 0
+
+
+def test_replacements_resolve_by_priority_and_condition_visibly(site, capsys):
+    site.add("tinygrad-edu", {"std": "fake_std"}, {"fake_std": STANDARD_RELU})
+    site.add("a-cpu", {"cpu": "fake_cpu"}, {"fake_cpu": replacement(value="'cpu'")})
+    site.add("b-gpu", {"gpu": "fake_gpu"}, {"fake_gpu": replacement(
+        value="'gpu'", priority=10, condition="lambda: False")})
+    site.add("c-broken-probe", {"probe": "fake_probe"}, {"fake_probe": replacement(
+        value="'probe'", priority=5, condition="lambda: 1 / 0")})
+    site.add("d-also-cpu", {"cpu2": "fake_cpu2"}, {"fake_cpu2": replacement(value="'cpu2'")})
+    load_quietly()
+    assert plugins.quarantined() == []
+    assert registry.get("activation", "relu")(1) == "cpu"    # tie at priority 0: loaded first
+    order = [c.plugin for c in registry.implementations("activation", "relu")]
+    assert order == ["cpu", "gpu", "probe", "cpu2", "std"]
+    from tinygrad_edu.cli import main
+    main(["plugins"])
+    out = capsys.readouterr().out
+    assert "gpu (its condition is false)" in out
+    assert "probe (its condition raised ZeroDivisionError: division by zero)" in out
+    site.add("e-gpu-here", {"gpu_here": "fake_gpu_here"}, {"fake_gpu_here": replacement(
+        value="'gpu here'", priority=10, condition="lambda: True")})
+    plugins.reload()
+    assert registry.get("activation", "relu")(1) == "gpu here"
+    assert registry.get_component("activation", "relu", implementation="cpu").obj(1) == "cpu"
+    with pytest.raises(LookupError, match="no implementation .* by plugin 'nosuch'"):
+        registry.get_component("activation", "relu", implementation="nosuch")
+
+
+def test_replacement_of_an_unknown_name_is_quarantined(site):
+    site.add("fast-relu", {"fast": "fake_fast"}, {"fake_fast": replacement()})
+    load_quietly()
+    [bad] = plugins.quarantined()
+    assert bad.stage == "replacement" and "replaces='rectifier'" in bad.error
+
+
+def test_replacement_with_its_own_name_is_registered_under_it_too(site):
+    site.add("tinygrad-edu", {"std": "fake_std"}, {"fake_std": STANDARD_RELU})
+    site.add("fast-relu", {"fast": "fake_fast"}, {"fake_fast": replacement(name="fast_relu")})
+    load_quietly()
+    assert registry.get("activation", "relu")(1) == "fast"
+    assert registry.get_component("activation", "fast_relu").replaces is None
+    assert registry.names("activation") == ["fast_relu", "relu"]
+
+
+# ------------------------------------------------------------------------- models
+
+
+def test_a_third_party_model_is_a_choice_of_train_model_with_did_you_mean(site, capsys):
+    site.add("tiny-model", {"tiny": "fake_tiny"}, {"fake_tiny": """
+        from tinygrad_edu.components import Component
+        from tinygrad_edu.hookspecs import hookimpl
+
+        from tinygrad_edu.module import Module
+        from tinygrad_edu.tensor import Parameter
+        import numpy as np
+
+        class Tiny(Module):
+            def __init__(self, size, num_classes):
+                super().__init__()
+                self.W = Parameter(np.zeros((size, num_classes)))
+
+            def forward(self, x):
+                return x.reshape(x.shape[0], -1) @ self.W
+
+        def tiny_net(input_shape, num_classes, **kwargs):
+            "one linear map"
+            return Tiny(int(np.prod(input_shape)), num_classes)
+
+        @hookimpl
+        def register_models():
+            return [Component("tiny_net", tiny_net)]
+    """})
+    site.add("bad-model", {"badmodel": "fake_badmodel"}, {"fake_badmodel": """
+        from tinygrad_edu.components import Component
+        from tinygrad_edu.hookspecs import hookimpl
+
+        @hookimpl
+        def register_models():
+            return [Component("broken_net", 42)]
+    """})
+    load_quietly()
+    assert record("badmodel").stage == "register_models"
+    assert "a model must be callable" in record("badmodel").error
+    from tinygrad_edu.cli import build_parser, main
+    args = build_parser().parse_args(["graph", "--model", "Tiny-Net"])   # (train: no optimizer here)
+    assert args.model == "tiny_net"
+    from tinygrad_edu.models import get_model
+    from tinygrad_edu import Tensor
+    assert get_model("tiny_net")(Tensor(np.zeros((2, 1, 28, 28)))).shape == (2, 10)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--model", "tiny_nett"])
+    err = capsys.readouterr().err
+    assert "Unknown model 'tiny_nett'. Did you mean 'tiny_net'?" in err
+    main(["plugins"])
+    out = capsys.readouterr().out
+    assert "models: tiny_net" in out and "badmodel" in out
+
+
+def test_the_code_of_a_component_is_found_from_the_object_itself(monkeypatch):
+    """A newcomer looking for nn.Conv2d's code: the surfaces return the real class or function,
+    whose repr and help() name the module that defines it (the plugin's, not nn's)."""
+    import inspect
+    import pydoc
+    import tinygrad_edu.functional as F
+    from tinygrad_edu import init, nn, optim
+    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
+    plugins.reset()
+    try:
+        conv = nn.Conv2d
+        assert conv.__module__.startswith("tinygrad_edu_plugins.")
+        assert f"<class '{conv.__module__}.Conv2d'>" == repr(conv)
+        assert f"class Conv2d in module {conv.__module__}" in pydoc.render_doc(conv)
+        assert f"in module {conv.__module__} object" in pydoc.render_doc(conv(1, 2, 3))
+        assert inspect.getsourcefile(conv) == sys.modules[conv.__module__].__file__
+        assert registry.get_component("layer", "conv2d").defined_in == conv.__module__
+        surfaces = {"layer": nn, "activation": F, "loss": F, "optimizer": optim,
+                    "initializer": init}
+        for kind, surface in surfaces.items():
+            for comp in registry.components(kind):
+                obj = getattr(surface, comp.name)
+                if kind != "loss" or obj is comp.obj:          # F prefers activations
+                    assert obj is comp.obj, (kind, comp.name)
+                    assert obj.__module__ not in (surface.__name__, "tinygrad_edu.registry")
+                    assert f"in module {obj.__module__}" in pydoc.render_doc(obj)
+    finally:
+        plugins.reset()
+
+
+def test_did_you_mean_knows_the_aliases(monkeypatch, capsys):
+    import tinygrad_edu.functional as F
+    from tinygrad_edu import init, nn
+    from tinygrad_edu.cli import main
+    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
+    plugins.reset()
+    try:
+        with pytest.raises(AttributeError, match="Did you mean 'Linear'"):   # alias of Affine
+            nn.Lineer
+        with pytest.raises(AttributeError, match="Did you mean 'MaxPool2d'"):
+            nn.MaxPool2
+        with pytest.raises(AttributeError, match="Did you mean 'swish'"):     # alias of silu
+            F.swishh
+        with pytest.raises(AttributeError, match="Did you mean 'glorot'"):
+            init.glorrot
+        with pytest.raises(registry.UnknownComponentError, match="Did you mean 'he'"):
+            registry.get("initializer", "hee")
+        assert main(["train", "--weight-init", "foo"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Unknown initializer 'foo'" in err
+        assert "he_normal (he)" in err and "xavier (glorot)" in err
     finally:
         plugins.reset()

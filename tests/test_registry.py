@@ -104,7 +104,7 @@ def test_failed_lookup_lists_available_names_and_a_close_match():
     assert isinstance(error, LookupError)
     assert "Unknown activation 'rleu'" in str(error)
     assert "Did you mean 'relu'?" in str(error)
-    assert "Available activations: relu, sigmoid." in str(error)
+    assert "Available activations: relu (rectifier), sigmoid." in str(error)   # aliases shown
     assert (error.kind, error.name, error.suggestion) == ("activation", "rleu", "relu")
     assert error.available == ["relu", "sigmoid"]
     with pytest.raises(UnknownComponentError, match="Available losses: mean_squared_error"):

@@ -12,7 +12,8 @@ Importing this package loads no plugin: they are loaded on the first lookup.
 """
 import tinygrad_edu._malloc  # noqa: F401  (first: see its docstring)
 from tinygrad_edu import functional, functional as F, init, nn, optim, plugins, registry
-from tinygrad_edu.autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from tinygrad_edu.autograd import grad
+from tinygrad_edu.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_edu.components import Check, Component, InitializerCheck, OptimizerCheck
 from tinygrad_edu.explain import explain  # noqa: F401  (the function; the package stays importable)
 from tinygrad_edu.function import Function

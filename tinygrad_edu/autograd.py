@@ -12,46 +12,13 @@ Reverse-mode automatic differentiation in three steps:
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
-
-class _GradMode:
-    enabled = True
-
-
-def is_grad_enabled() -> bool:
-    """Whether operations currently record the graph."""
-    return _GradMode.enabled
-
-
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Turn graph recording on or off inside a ``with`` block or a decorated function."""
-
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-
-    def __enter__(self):
-        self.previous = _GradMode.enabled
-        _GradMode.enabled = self.mode
-
-    def __exit__(self, *exc):
-        _GradMode.enabled = self.previous
-
-
-class no_grad(set_grad_enabled):
-    """Record nothing: inference without a graph. ``with no_grad(): ...`` or ``@no_grad()``."""
-
-    def __init__(self):
-        super().__init__(False)
-
-
-class enable_grad(set_grad_enabled):
-    """Record the graph again inside a ``no_grad`` region."""
-
-    def __init__(self):
-        super().__init__(True)
+# The engine sits at the bottom of the core: it imports grad mode and nothing else of the package.
+# It handles tensors only through what every Tensor has (``_ctx``, ``data``, ``grad``,
+# ``requires_grad``, ``wrap``, ``sum_to``), so tensor.py can import it without a circle.
+from tinygrad_edu.grad_mode import (enable_grad, is_grad_enabled, no_grad,  # noqa: F401
+                                    set_grad_enabled)  # (re-exported: older imports keep working)
 
 
 def topological_order(roots) -> list:
@@ -92,15 +59,13 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     ``Tensor.backward`` does). Otherwise the gradients of ``inputs`` are returned, in order, and
     no ``.grad`` is touched (as ``grad`` does).
     """
-    from tinygrad_edu.tensor import Tensor
-
     order = topological_order(roots)
-    grads: dict[int, Tensor] = {}
+    grads = {}  # id(tensor) -> the sum of the gradients that reached it so far
     for root, g in zip(roots, root_grads):
         previous = grads.get(id(root))
         grads[id(root)] = g if previous is None else _add(previous, g, create_graph)
     wanted = None if inputs is None else {id(x) for x in inputs}
-    captured: dict[int, Tensor] = {}
+    captured = {}
 
     with set_grad_enabled(create_graph):
         for tensor in order:
@@ -139,15 +104,13 @@ def _add(a, b, create_graph):
     """a + b for gradients: recorded when building a differentiable graph, plain numpy otherwise."""
     if create_graph:
         return a + b
-    from tinygrad_edu.tensor import Tensor
-    return Tensor.wrap(a.data + b.data)
+    return a.wrap(a.data + b.data)  # Tensor.wrap, reached through the tensor at hand
 
 
 def _reduce_to_shape(g, shape, op_name):
     """Sum a broadcast gradient back to the shape of the input it belongs to."""
-    from tinygrad_edu.ops import sum_to
     try:
-        return sum_to(g, shape)
+        return g.sum_to(shape)
     except ValueError:
         raise ValueError(
             f"{op_name}.backward returned a gradient of shape {g.shape} for an input of shape "
@@ -162,13 +125,11 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
     ``create_graph=True`` the returned gradients are themselves part of a graph, so they can be
     differentiated again (gradient of a gradient).
     """
-    from tinygrad_edu.tensor import Tensor
-
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+    elif not isinstance(grad_outputs, (list, tuple)):
         grad_outputs = [grad_outputs]
     root_grads = [initial_gradient(y, g) for y, g in zip(outputs, grad_outputs)]
     for x in inputs:
@@ -186,9 +147,9 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph=None, create_graph=
 
 
 def initial_gradient(output, g):
-    """The gradient backward starts from: ``g`` checked against ``output``, or 1 for a scalar."""
-    from tinygrad_edu.tensor import Tensor
-
+    """The gradient backward starts from: ``g`` checked against ``output``, or 1 for a scalar.
+    ``g`` may be a Tensor (kept as it is: with create_graph it may carry a graph of its own) or
+    anything numpy turns into an array of the output's dtype."""
     if not output.requires_grad:
         raise RuntimeError(
             f"backward: this tensor (shape {output.shape}) does not require grad and has no "
@@ -199,8 +160,9 @@ def initial_gradient(output, g):
                 f"backward: the output has shape {output.shape}, not a single number, so its "
                 f"gradient is ambiguous. Pass grad= an array of shape {output.shape} (e.g. "
                 f"y.backward(np.ones({output.shape}))) or reduce it first (y.sum().backward()).")
-        return Tensor(np.ones(output.shape, dtype=output.dtype))
-    g = g if isinstance(g, Tensor) else Tensor(np.asarray(g, dtype=output.dtype))
+        return output.wrap(np.ones(output.shape, dtype=output.dtype))
+    if not hasattr(g, "_ctx"):  # not a Tensor
+        g = output.wrap(np.asarray(g, dtype=output.dtype))
     if g.shape != output.shape:
         raise ValueError(f"backward: grad has shape {g.shape} but the output has shape "
                          f"{output.shape}; they must match")

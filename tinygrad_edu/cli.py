@@ -80,15 +80,30 @@ def _plural(kind: str) -> str:
     return kind + ("es" if kind.endswith("s") else "s")
 
 
+def _role(slot, comp) -> str:
+    """How one implementation of a replaced name stands: active, standard, or why not used."""
+    roles = ["standard"] if comp is slot.standard else []
+    if comp is slot.active:
+        roles.append("active")
+    elif comp is not slot.standard:
+        roles.append(slot.notes.get(comp.plugin, f"priority {comp.priority}, outranked"))
+    return ", ".join(roles)
+
+
 def cmd_plugins(args) -> int:
     from tinygrad_edu import plugins
 
     records = plugins.plugin_records()
     rows = [record.as_row() for record in records]
     manager = plugins.get_plugin_manager()
+    replaced = plugins.name_table().replaced()
     for record, row in zip(records, rows):   # which lifecycle hooks each loaded plugin implements
         callers = manager.get_hookcallers(record.plugin) if record.status == "loaded" else None
         row["hooks"] = sorted(c.name for c in callers or [] if not c.name.startswith("register_"))
+        row["active_replacements"] = sorted(
+            f"{slot.standard.kind}:{slot.standard.name}" for slot in replaced
+            if slot.active is not None and slot.active.plugin == record.name
+            and slot.active is not slot.standard)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -102,10 +117,17 @@ def cmd_plugins(args) -> int:
         for kind, names in r["registers"].items():
             if names:
                 print(f"      {_plural(kind)}: {', '.join(names)}")
+        for kind, names in r["replaces"].items():
+            print(f"      replaces {_plural(kind)}: {', '.join(names)}")
         if r["hooks"]:
             print(f"      lifecycle hooks: {', '.join(r['hooks'])}")
-        if not any(r["registers"].values()) and not r["hooks"]:
+        if not any(r["registers"].values()) and not r["replaces"] and not r["hooks"]:
             print("      (registers nothing)")
+    if replaced:
+        print("replaced names (the active implementation first):")
+        for slot in replaced:
+            chain = " > ".join(f"{c.plugin} ({_role(slot, c)})" for c in slot.implementations())
+            print(f"  {slot.standard.kind} {slot.standard.name}: {chain}")
     if disabled:
         print(f"{len(disabled)} disabled: " + ", ".join(r["name"] for r in disabled)
               + f"  (see ${plugins.DISABLE_ENV})")
@@ -136,7 +158,7 @@ def cmd_train(args) -> int:
 
     from tinygrad_edu import registry
     from tinygrad_edu.data import DatasetError, load_mnist, preprocess
-    from tinygrad_edu.models import get_model, model_spec
+    from tinygrad_edu.models import get_model
     from tinygrad_edu.serialization import save_params
     from tinygrad_edu.train import Trainer
 
@@ -149,8 +171,7 @@ def cmd_train(args) -> int:
             registry.get_component("initializer", args.weight_init)
         except LookupError as error:
             raise UsageError(f"argument --weight-init: {str(error).splitlines()[0]}") from None
-    spec = model_spec(args.model)
-    out = Path(args.out) if args.out else Path("runs") / spec.name
+    out = Path(args.out) if args.out else Path("runs") / args.model
     started = time.perf_counter()
 
     try:
@@ -159,18 +180,18 @@ def cmd_train(args) -> int:
         print(f"{PROG} train: {error}", file=sys.stderr)
         return 1
     print(f"data: {data.source}")
-    x_train, t_train = preprocess(data.x_train, data.t_train, flatten=spec.flatten)
-    x_test, t_test = preprocess(data.x_test, data.t_test, flatten=spec.flatten)
+    x_train, t_train = preprocess(data.x_train, data.t_train, flatten=False)   # models take images
+    x_test, t_test = preprocess(data.x_test, data.t_test, flatten=False)
     x_train, t_train = _subset(x_train, t_train, args.limit, args.seed)
     x_test, t_test = _subset(x_test, t_test, args.test_limit, args.seed)
     if args.limit or args.test_limit:
         print(f"using {len(x_train):,} training and {len(x_test):,} test images")
 
-    model = get_model(spec.name, input_shape=(1, 28, 28), num_classes=10, seed=args.seed,
+    model = get_model(args.model, input_shape=(1, 28, 28), num_classes=10, seed=args.seed,
                       weight_init=args.weight_init)
     trainer = Trainer(model, loss="softmax_cross_entropy", optimizer=args.optimizer, lr=args.lr,
                       eval_train_samples=args.eval_train_samples)
-    print(f"model: {spec.name} ({model.num_parameters():,} parameters, float32), optimizer: "
+    print(f"model: {args.model} ({model.num_parameters():,} parameters, float32), optimizer: "
           f"{type(trainer.optimizer).__name__} lr={trainer.optimizer.lr:g}, {args.epochs} epoch(s) of "
           f"{-(-len(x_train) // args.batch_size)} batches of {args.batch_size}")
     history = trainer.fit(x_train, t_train, x_test, t_test, epochs=args.epochs,
@@ -187,9 +208,9 @@ def cmd_train(args) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     weights = save_params(model, out / "params.npz")
-    title = f"{spec.name} on {data.source}"
+    title = f"{args.model} on {data.source}"
     plot = plot_history(history, out / "curves.png", title=title, smooth_window=10)
-    record = {"model": spec.name, "data": data.source, "optimizer": type(trainer.optimizer).__name__,
+    record = {"model": args.model, "data": data.source, "optimizer": type(trainer.optimizer).__name__,
               "lr": trainer.optimizer.lr, "epochs": args.epochs, "batch_size": args.batch_size,
               "seed": args.seed, "train_samples": len(x_train), "test_samples": len(x_test),
               "test_accuracy": test_acc, "test_loss": test_loss, **history.as_dict()}
@@ -315,17 +336,15 @@ def cmd_graph(args) -> int:
 
     from tinygrad_edu import Tensor, registry
     from tinygrad_edu.graphviz import save_dot, to_dot
-    from tinygrad_edu.models import get_model, model_spec
+    from tinygrad_edu.models import get_model
 
-    spec = model_spec(args.model)
-    model = get_model(spec.name, input_shape=(1, 28, 28), num_classes=10, seed=0)
+    model = get_model(args.model, input_shape=(1, 28, 28), num_classes=10, seed=0)
     for name, p in model.named_parameters():
         p.name = name
-    title = f"{spec.name}: one training step's graph"
+    title = f"{args.model}: one training step's graph"
     if args.html or args.png:
-        return _explain_step(args, spec, model, title)
-    shape = (args.batch, 784) if spec.flatten else (args.batch, 1, 28, 28)
-    x = Tensor(np.zeros(shape, np.float32), name="x")
+        return _explain_step(args, model, title)
+    x = Tensor(np.zeros((args.batch, 1, 28, 28), np.float32), name="x")
     loss = registry.get("loss", "softmax_cross_entropy")(model(x), np.zeros(args.batch, np.int64))
     loss.name = "loss"
     if args.out:
@@ -336,7 +355,7 @@ def cmd_graph(args) -> int:
     return 0
 
 
-def _explain_step(args, spec, model, title) -> int:
+def _explain_step(args, model, title) -> int:
     """``graph --html/--png``: one step on the first ``--batch`` images of the embedded MNIST
     sample, explained (backward recorded, layers grouped by the Module that made them)."""
     import numpy as np
@@ -349,8 +368,7 @@ def _explain_step(args, spec, model, title) -> int:
     if args.batch > len(sample.x_train):
         raise UsageError(f"--batch: the embedded sample has {len(sample.x_train)} training images")
     images = (sample.x_train[:args.batch] / np.float32(255)).astype(np.float32)
-    shape = (args.batch, 784) if spec.flatten else (args.batch, 1, 28, 28)
-    x = Tensor(images.reshape(shape), name="x")
+    x = Tensor(images.reshape(args.batch, 1, 28, 28), name="x")
     labels = sample.t_train[:args.batch].astype(np.int64)
     with record_modules() as calls:
         loss = registry.get("loss", "softmax_cross_entropy")(model(x), labels)
@@ -368,18 +386,8 @@ def _explain_step(args, spec, model, title) -> int:
 # ------------------------------------------------------------------------------ parser
 
 
-def _registered(kind: str) -> str:
-    """The registered names of a kind, for --help (never fails: --help must always work)."""
-    try:
-        from tinygrad_edu import registry
-
-        return ", ".join(registry.names(kind)) or "none registered"
-    except Exception:   # a broken installation: the command itself will say what is wrong
-        return "see `tinygrad-edu plugins`"
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from tinygrad_edu.models import model_names
+    from tinygrad_edu.registry import NameChoices
 
     parser = _Parser(prog=PROG, description="tinygrad_edu: a small deep-learning framework on numpy "
                      "for learning how backpropagation works.",
@@ -402,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "SimpleConvNet, Adam with a cosine learning-rate decay, 10 epochs on the "
                                    "embedded MNIST sample when the full data are not found (about 20 s "
                                    "on 2 cores).")
-    p.add_argument("--model", choices=model_names(), default="simple_convnet", help="the model (default: %(default)s)")
+    p.add_argument("--model", type=NameChoices("model"), choices=NameChoices("model"), metavar="NAME",
+                   default="simple_convnet", help="the model (default: %(default)s), any registered one: %(choices)s")
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist", help="the dataset (default: %(default)s)")
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="folder with the four IDX files (else $TINYGRAD_EDU_DATA, the user cache)")
@@ -410,7 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: the full data if found locally, else the embedded MNIST sample; "
                         "full: the full data (downloaded if missing); sample: the embedded sample "
                         "(default: %(default)s)")
-    p.add_argument("--optimizer", default="adam", help=f"any registered optimizer: {_registered('optimizer')} (default: %(default)s)")
+    p.add_argument("--optimizer", type=NameChoices("optimizer"), choices=NameChoices("optimizer"),
+                   metavar="NAME", default="adam",
+                   help="any registered optimizer: %(choices)s (default: %(default)s)")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: the optimizer's own, 0.001 for adam)")
     p.add_argument("--lr-schedule", choices=sorted(schedules.NAMED), default="cosine",
@@ -462,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "print (or save) the graph behind the loss as Graphviz DOT text; "
                                    "--html writes a self-contained page that steps through backward, "
                                    "--png the same layout as a picture.")
-    p.add_argument("--model", choices=model_names(), default="mlp", help="the model (default: mlp)")
+    p.add_argument("--model", type=NameChoices("model"), choices=NameChoices("model"), metavar="NAME",
+                   default="mlp", help="the model (default: mlp), any registered one: %(choices)s")
     p.add_argument("--batch", type=_positive_int, default=2, help="batch size of the example input")
     p.add_argument("--out", metavar="FILE", default=None, help="write the DOT text to FILE")
     p.add_argument("--html", metavar="FILE", default=None,

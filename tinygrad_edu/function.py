@@ -25,7 +25,8 @@ import weakref
 
 import numpy as np
 
-from tinygrad_edu.autograd import _GradMode
+from tinygrad_edu.grad_mode import is_grad_enabled
+from tinygrad_edu.tensor import Tensor
 
 
 class Function:
@@ -48,7 +49,7 @@ class Function:
             raise type(error)(f"{type(self).__name__}: cannot apply to input shapes {shapes}: "
                               f"{error}") from None
         out = Tensor.wrap(y)
-        if _GradMode.enabled:
+        if is_grad_enabled():
             for x in xs:
                 if x.requires_grad:
                     self.inputs = xs
@@ -104,6 +105,3 @@ def _constant(value, float_dtype):
         array = array.astype(float_dtype)
     return array
 
-
-# At the bottom, not inside __call__: an import statement that runs on every op costs 0.6 µs.
-from tinygrad_edu.tensor import Tensor  # noqa: E402  (tensor imports function's users first)

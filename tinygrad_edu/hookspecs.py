@@ -12,7 +12,7 @@ group ``tinygrad_edu`` (see ``docs/plugins.md``)::
 
 Two families of hooks exist:
 
-* **registration hooks** (``register_layers`` ... ``register_initializers``) are called once per
+* **registration hooks** (``register_layers`` ... ``register_models``) are called once per
   plugin when the plugins are loaded. Each returns a list of
   :class:`~tinygrad_edu.components.Component`; the components are then found by name
   (``tinygrad_edu.registry.get("activation", "swish")``, ``F.swish``, ``nn.MyLayer``).
@@ -24,6 +24,8 @@ Two families of hooks exist:
 Every argument is passed by keyword; an implementation may accept any subset of the arguments
 of its specification (``def after_epoch(logs): ...`` is fine), but no others.
 """
+import difflib
+
 import pluggy
 
 PROJECT_NAME = "tinygrad_edu"
@@ -41,6 +43,7 @@ REGISTRATION_HOOKS = {
     "loss": "register_losses",
     "optimizer": "register_optimizers",
     "initializer": "register_initializers",
+    "model": "register_models",
 }
 
 
@@ -103,6 +106,22 @@ def register_initializers():
     Arguments: none.
     Returns: ``list[Component]`` with an ``InitializerCheck`` giving the promised standard
     deviation (or constant); ``init.<name>`` finds each function.
+    """
+
+
+@hookspec
+def register_models():
+    """Register ready-made models by name, for ``tinygrad-edu train --model NAME`` and
+    ``tinygrad_edu.models.get_model(NAME)``.
+
+    Called: once per plugin, when the plugins are loaded.
+    Arguments: none.
+    Returns: ``list[Component]``; each names a builder
+    ``build(input_shape, num_classes, **kwargs) -> Module``. ``input_shape`` is one sample's
+    shape, channels first ((1, 28, 28) for MNIST); the model is fed batches of that shape
+    (a fully connected model flattens them itself); ``kwargs`` are ``seed`` and
+    ``weight_init`` as the CLI passes them, plus any of the model's own. The first line of the
+    builder's docstring describes the model in ``--help`` and ``tinygrad-edu plugins``.
     """
 
 
@@ -175,3 +194,33 @@ def after_backward(trainer, model, iteration):
     Arguments: ``trainer``; ``model`` (the Module being trained); ``iteration`` (0-based).
     Returns: nothing.
     """
+
+
+SPEC_NAMES = tuple(name for name, obj in list(globals().items())
+                   if hasattr(obj, PROJECT_NAME + "_spec"))
+"""The names of every hook specification above."""
+
+
+def implementation_problems(manager: pluggy.PluginManager, plugin) -> list[str]:
+    """What is wrong with one registered plugin's hook implementations (``check_pending()``
+    for one plugin): a ``@hookimpl`` that matches no specification, and a function named like
+    a hook but not marked ``@hookimpl``."""
+    problems = []
+    for caller in manager.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and not impl.optionalhook:
+                close = difflib.get_close_matches(caller.name, SPEC_NAMES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"@hookimpl {caller.name!r} matches no hook specification{hint}")
+    marker = PROJECT_NAME + "_impl"
+    for spec_name in SPEC_NAMES:
+        try:
+            candidate = getattr(plugin, spec_name, None)
+        except Exception:   # a property that raises is not a hook implementation
+            candidate = None
+        if callable(candidate) and not hasattr(candidate, marker):
+            problems.append(f"function {spec_name!r} is not marked with @hookimpl "
+                            f"(from tinygrad_edu import hookimpl)")
+    return problems

@@ -7,6 +7,10 @@
     cnn = SimpleConvNet(seed=0)                        # the book's chapter-7 network
     model = get_model("simple_convnet", seed=0)        # by name, as the CLI does
 
+The names come from the plugin registry (kind ``"model"``, hook ``register_models``): the
+standard plugin ``tinygrad_edu_plugins.models`` registers these two, and a third party's model
+appears in ``tinygrad-edu train --model`` the same way.
+
 Both are :class:`~tinygrad_edu.module.Module` s: ``parameters()``, ``state_dict()``,
 ``train()``/``eval()`` work as for any layer, and ``model(x)`` returns the scores (logits) of
 each class; the softmax lives in the loss (``softmax_cross_entropy``), as in the book.
@@ -14,18 +18,16 @@ For any other stack of layers use ``nn.Sequential``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from tinygrad_edu import functional as F
-from tinygrad_edu import nn
+from tinygrad_edu import nn, registry
 from tinygrad_edu.module import Module
 from tinygrad_edu.tensor import Tensor
 
-__all__ = ["MultiLayerNet", "SimpleConvNet", "ModelSpec", "register_model", "get_model",
-           "model_spec", "model_names"]
+__all__ = ["MultiLayerNet", "SimpleConvNet", "get_model", "model_names"]
 
 
 def _l2(weights, weight_decay: float) -> Tensor | None:
@@ -84,8 +86,9 @@ class MultiLayerNet(Module):
         self.output = nn.Affine(sizes[-1], self.output_size, weight_init=weight_init, rng=rng, dtype=dtype)
 
     def forward(self, x, activations: list | None = None):
-        """The class scores; pass a list as ``activations`` to collect each hidden layer's
-        output (after the activation function, before dropout), e.g. for histograms."""
+        """The class scores of rows x (N, input_size); images (N, C, H, W) are flattened by the
+        first Affine. Pass a list as ``activations`` to collect each hidden layer's output
+        (after the activation function, before dropout), e.g. for histograms."""
         for i, affine in enumerate(self.hidden):
             x = affine(x)
             if self.batch_norms:
@@ -168,65 +171,16 @@ class SimpleConvNet(Module):
         return _l2([self.conv1.W, self.affine1.W, self.affine2.W], self.weight_decay)
 
 
-# ------------------------------------------------------------------------ model registry
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model the CLI can build by name.
-
-    build        ``build(input_shape, num_classes, **kwargs) -> Module``
-    flatten      whether the model takes flattened rows (N, C·H·W) instead of images
-    description  one line for ``--help``
-    """
-
-    name: str
-    build: Callable[..., Module]
-    flatten: bool
-    description: str = ""
-
-
-_MODELS: dict[str, ModelSpec] = {}
-
-
-def register_model(name: str, build: Callable[..., Module], flatten: bool, description: str = "") -> ModelSpec:
-    """Make ``build`` available as ``get_model(name)`` and ``tinygrad-edu train --model name``."""
-    key = name.strip().lower().replace("-", "_")
-    if key in _MODELS:
-        raise ValueError(f"a model named {name!r} is registered already")
-    spec = ModelSpec(key, build, bool(flatten), description)
-    _MODELS[key] = spec
-    return spec
+# ------------------------------------------------------------------------ models by name
 
 
 def model_names() -> list[str]:
-    """The names of the ready-made models."""
-    return sorted(_MODELS)
-
-
-def model_spec(name: str) -> ModelSpec:
-    key = str(name).strip().lower().replace("-", "_")
-    if key not in _MODELS:
-        raise LookupError(f"Unknown model {name!r}. Available models: {', '.join(model_names())}")
-    return _MODELS[key]
+    """The names of the registered models (``register_models`` hooks; the standard ones are
+    ``mlp`` and ``simple_convnet``)."""
+    return registry.names("model")
 
 
 def get_model(name: str, input_shape=(1, 28, 28), num_classes: int = 10, **kwargs) -> Module:
-    """Build a registered model for inputs of ``input_shape`` (one sample, channels first)."""
-    return model_spec(name).build(tuple(input_shape), int(num_classes), **kwargs)
-
-
-def _build_simple_convnet(input_shape, num_classes, **kwargs):
-    if len(input_shape) != 3:
-        raise ValueError(f"simple_convnet needs image inputs (C, H, W), got shape {input_shape}")
-    return SimpleConvNet(input_dim=input_shape, output_size=num_classes, **kwargs)
-
-
-def _build_mlp(input_shape, num_classes, hidden_sizes=(100, 100), **kwargs):
-    return MultiLayerNet(int(np.prod(input_shape)), list(hidden_sizes), num_classes, **kwargs)
-
-
-register_model("simple_convnet", _build_simple_convnet, flatten=False,
-               description="conv 30x5x5 -> ReLU -> max pool 2x2 -> affine 100 -> ReLU -> affine (the book's chapter 7)")
-register_model("mlp", _build_mlp, flatten=True,
-               description="MultiLayerNet: 2 hidden layers of 100 ReLU units, He init")
+    """Build the model registered as ``name`` for inputs of ``input_shape`` (one sample,
+    channels first); an unknown name raises ``UnknownComponentError`` with a did-you-mean."""
+    return registry.get("model", name)(tuple(input_shape), int(num_classes), **kwargs)

@@ -19,21 +19,26 @@ the cause is emitted once, and the record is listed by :func:`quarantined` and b
 
 Name conflicts: the plugin loaded *first* keeps the name, the later one is quarantined with a
 :class:`PluginConflictError` naming both plugins and the name. Because the standard plugins load
-first, a third-party plugin can never silently replace ``relu``.
+first, a third-party plugin can never silently replace ``relu``; it can do so *declaredly*
+(``Component(..., replaces="relu")``, see :class:`~tinygrad_edu.components.Component`). The
+names live in one :class:`~tinygrad_edu.names.NameTable` per load, which the registry reads.
 
 Disabling: ``TINYGRAD_EDU_DISABLE_PLUGINS=name1,name2`` (entry-point names; ``*`` disables every
-entry point), or :func:`disable_plugin` / :func:`enable_plugin` at run time.
+entry point), or :func:`disable_plugin` / :func:`enable_plugin` at run time. A disabled name is
+*blocked* in the pluggy manager (``is_blocked``), so nothing can register it behind our back.
+
+What pluggy does is left to pluggy: hook validation (``register``, ``get_hookcallers``), blocking,
+the hook relay. Its ``load_setuptools_entrypoints`` is not used: it stops at the first plugin that
+fails to import and cannot load the standard plugins first.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import os
 import re
 import sys
 import threading
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -42,107 +47,25 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .components import KINDS, Component
+from .components import KINDS, Component, validate_components
+from .names import MissingReplacementTarget, NameClash, NameTable
+from . import plugin_guard
+from .plugin_guard import CoreSnapshot, PluginAbort, guarded
+from .plugin_records import RUNTIME as _RUNTIME
+from .plugin_records import (DISABLE_ENV, PluginConflictError,  # noqa: F401 (public here)
+                             PluginError, PluginRecord, PluginWarning, conflict_error)
 
 ENTRY_POINT_GROUP = "tinygrad_edu"
-DISABLE_ENV = "TINYGRAD_EDU_DISABLE_PLUGINS"
 _OWN_DISTRIBUTION = "tinygrad-edu"
-_RUNTIME = "(registered at run time)"
-_IMPORTLIB_DIR = os.path.dirname(importlib.__file__)
 _REGISTRATION_HOOKS = hookspecs.REGISTRATION_HOOKS
-_SPEC_NAMES = tuple(
-    name for name in vars(hookspecs)
-    if hasattr(getattr(hookspecs, name), hookspecs.PROJECT_NAME + "_spec")
-)
-
-
-class PluginError(Exception):
-    """A plugin could not be loaded; ``record`` (a :class:`PluginRecord`) says which and why."""
-
-    def __init__(self, message: str, record: PluginRecord | None = None):
-        super().__init__(message)
-        self.record = record
-
-
-class PluginConflictError(PluginError):
-    """Two plugins register the same component name (or alias) for the same kind."""
-
-    def __init__(self, message: str, kind: str, name: str, plugins: tuple[str, str],
-                 record: PluginRecord | None = None):
-        super().__init__(message, record)
-        self.kind = kind
-        self.name = name
-        self.plugins = plugins
-
-
-class PluginWarning(UserWarning):
-    """Emitted once for every quarantined plugin."""
-
-
-@dataclass
-class PluginRecord:
-    """What became of one plugin: a row of ``tinygrad-edu plugins``.
-
-    status        "loaded", "quarantined" or "disabled"
-    entry_point   ``"name = module:attr"``, or ``"(registered at run time)"``
-    registers     kind -> component names, for a loaded plugin
-    stage, error  for a quarantined plugin: the step that failed ("import", "register_layers",
-                  "conflict", ...) and the cause in one line; ``traceback`` has the details
-    """
-
-    name: str
-    entry_point: str
-    distribution: str = ""
-    version: str = ""
-    status: str = "loaded"
-    registers: dict[str, list[str]] = field(default_factory=dict)
-    stage: str = ""
-    error: str = ""
-    traceback: str = field(default="", repr=False)
-    exception: BaseException | None = field(default=None, repr=False)
-    plugin: Any = field(default=None, repr=False)
-
-    @property
-    def source(self) -> str:
-        """Where the plugin comes from: entry point and distribution."""
-        if self.entry_point == _RUNTIME:
-            return "registered at run time"
-        where = f"entry point {self.entry_point!r}"
-        if self.distribution:
-            where += f" of {self.distribution} {self.version}".rstrip()
-        return where
-
-    def describe(self) -> str:
-        """One readable sentence: the plugin, where it comes from, and what happened."""
-        text = f"plugin {self.name!r} ({self.source})"
-        if self.status == "quarantined":
-            return f"{text} was quarantined; {self.stage} failed: {self.error}"
-        if self.status == "disabled":
-            return f"{text} is disabled"
-        counts = ", ".join(f"{len(v)} {k}(s)" for k, v in self.registers.items() if v)
-        return f"{text} registers {counts or 'nothing'}"
-
-    def as_row(self) -> dict:
-        """A plain dict for listings (the CLI's ``plugins`` command)."""
-        return {
-            "name": self.name,
-            "status": self.status,
-            "distribution": self.distribution,
-            "version": self.version,
-            "entry_point": self.entry_point,
-            "registers": {kind: list(self.registers.get(kind, [])) for kind in KINDS},
-            "error": f"{self.stage}: {self.error}" if self.status == "quarantined" else "",
-        }
+_SPEC_NAMES = hookspecs.SPEC_NAMES
 
 
 @dataclass
 class _State:
     manager: pluggy.PluginManager
     records: dict[str, PluginRecord] = field(default_factory=dict)
-    components: list[Component] = field(default_factory=list)
-    # kind -> normalized name or alias -> (canonical name, plugin name)
-    taken: dict[str, dict[str, tuple[str, str]]] = field(
-        default_factory=lambda: {kind: {} for kind in KINDS})
+    names: NameTable = field(default_factory=NameTable)
 
 
 _lock = threading.RLock()
@@ -153,11 +76,7 @@ _runtime: dict[str, Any] = {}        # plugins given to register_plugin(), in or
 _api_disabled: set[str] = set()
 _api_enabled: set[str] = set()       # enable_plugin() overrides the environment variable
 _warned: set[tuple[str, str, str]] = set()
-
-
-def normalize_name(name: str) -> str:
-    """The key under which names are compared: case-insensitive, ``-`` same as ``_``."""
-    return name.strip().casefold().replace("-", "_")
+_faulted: dict[str, tuple[str, BaseException]] = {}   # plugins that tried to end the process
 
 
 # ------------------------------------------------------------------------------ public API
@@ -179,7 +98,9 @@ def call_hook(name: str, **kwargs) -> list:
 
     Checks the hook name and the argument names first (a clear TypeError instead of a silent
     mistake); if a plugin's implementation raises, the exception propagates unchanged with a
-    note naming the plugin."""
+    note naming the plugin. A plugin that calls ``sys.exit()`` or raises KeyboardInterrupt
+    itself (no Ctrl-C arrived) is quarantined and a :class:`PluginError` naming it is raised
+    instead (see :mod:`tinygrad_edu.plugin_guard`)."""
     if name not in _SPEC_NAMES:
         close = difflib.get_close_matches(name, _SPEC_NAMES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -191,6 +112,7 @@ def call_hook(name: str, **kwargs) -> list:
         unexpected = sorted(set(kwargs) - expected)
         raise TypeError(f"hook {name!r} takes arguments {sorted(expected)}; "
                         f"missing {missing}, unexpected {unexpected}")
+    seen_before = plugin_guard.signals_seen()
     try:
         return caller(**kwargs)
     except Exception as exc:
@@ -198,6 +120,25 @@ def call_hook(name: str, **kwargs) -> list:
         if culprit is not None and hasattr(exc, "add_note"):
             exc.add_note(f"(raised in hook {name!r} of tinygrad_edu plugin {culprit!r})")
         raise
+    except BaseException as exc:   # sys.exit(), a KeyboardInterrupt: see plugin_guard
+        abort = plugin_guard.as_abort(exc, seen_before)
+        if abort is None:
+            raise
+        raise _abort_in_hook(name, caller, abort) from exc
+
+
+def _abort_in_hook(name: str, caller, abort: PluginAbort) -> PluginError:
+    """A plugin tried to end the process in a lifecycle hook: quarantine it for the rest of
+    the process (its components and hooks are no longer used) and return the error to raise."""
+    culprit = _plugin_in_traceback(caller, abort.__cause__ or abort)
+    who = f"tinygrad_edu plugin {culprit!r}" if culprit else "a tinygrad_edu plugin"
+    error = PluginError(f"{who} {abort} in hook {name!r}; it is quarantined and the "
+                        f"program goes on without it")
+    if culprit is not None:
+        with _lock:
+            _faulted[culprit] = (name, error)
+            _invalidate()
+    return error
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
@@ -217,9 +158,10 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
         record = PluginRecord(name, _RUNTIME)
         state.records[name] = record
         if _is_disabled(name):
+            state.manager.set_blocked(name)
             record.status = "disabled"
             return record
-        _add_plugin(state, record, plugin)
+        _load_one(state, record, lambda: plugin)
         if record.status == "quarantined":
             del _runtime[name]
             del state.records[name]
@@ -227,6 +169,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
             if isinstance(exc, PluginError):
                 raise exc
             raise PluginError(record.describe(), record) from exc
+        state.names.resolve()
         _bump()
         return record
 
@@ -274,6 +217,7 @@ def reset() -> None:
         _api_disabled.clear()
         _api_enabled.clear()
         _warned.clear()
+        _faulted.clear()
         _invalidate()
 
 
@@ -301,25 +245,25 @@ def check_plugins() -> None:
         raise PluginError(f"{len(bad)} plugin(s) failed to load:\n{lines}", bad[0])
 
 
+def name_table() -> NameTable:
+    """The name table of the loaded plugins (loads them on first use); the registry reads
+    every lookup from it."""
+    return _get_state().names
+
+
 def loaded_components() -> list[Component]:
-    """Every component of every loaded plugin (``kind`` and ``plugin`` filled in)."""
-    return list(_get_state().components)
+    """Every component of every loaded plugin (``kind`` and ``plugin`` filled in; for a
+    replaced name, its active implementation)."""
+    table = name_table()
+    return [comp for kind in KINDS for comp in table.active(kind)]
 
 
 def generation() -> int:
     """A number that changes whenever the set of loaded components changes (loads the plugins
-    on first use)."""
+    on first use), so that a cache knows when to rebuild."""
     with _lock:
         _get_state()
         return _generation
-
-
-def snapshot() -> tuple[int, tuple[Component, ...]]:
-    """``(generation, components)``; the generation changes whenever the set changes, so a
-    cache (the registry's index) knows when to rebuild."""
-    with _lock:
-        state = _get_state()
-        return _generation, tuple(state.components)
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -424,14 +368,11 @@ def _load() -> _State:
             continue
         state.records[ep.name] = record
         if _is_disabled(ep.name, from_entry_point=True):
+            manager.set_blocked(ep.name)
+        if manager.is_blocked(ep.name):
             record.status = "disabled"
             continue
-        try:
-            plugin = ep.load()
-        except Exception as exc:   # anything a broken plugin throws at import time
-            _quarantine(record, "import", exc)
-            continue
-        _add_plugin(state, record, plugin)
+        _load_one(state, record, ep.load)
     for name, plugin in _runtime.items():
         record = PluginRecord(name, _RUNTIME)
         if name in state.records:
@@ -441,27 +382,61 @@ def _load() -> _State:
             continue
         state.records[name] = record
         if _is_disabled(name):
+            manager.set_blocked(name)
+        if manager.is_blocked(name):
             record.status = "disabled"
             continue
-        _add_plugin(state, record, plugin)
+        _load_one(state, record, lambda plugin=plugin: plugin)
+    state.names.resolve()
+    _warn_unknown_disabled(state)
     return state
 
 
+def _load_one(state: _State, record: PluginRecord, load) -> None:
+    """Import (``load()``) and add one plugin, guarded: if it fails in any way (an exception,
+    ``sys.exit()``, a KeyboardInterrupt it raised itself) it is quarantined and whatever it
+    changed in the framework's modules and classes is put back. A real Ctrl-C propagates (the
+    changes are put back as well)."""
+    if record.name in _faulted:
+        _quarantine(record, *_faulted[record.name])
+        return
+    snapshot = CoreSnapshot()
+    try:
+        try:
+            with guarded():
+                plugin = load()
+        except Exception as exc:   # anything a broken plugin throws at import time
+            _quarantine(record, "import", exc)
+        else:
+            _add_plugin(state, record, plugin)
+    except BaseException as interrupt:   # the user's Ctrl-C
+        snapshot.restore()
+        if hasattr(interrupt, "add_note"):
+            interrupt.add_note(f"(while loading tinygrad_edu plugin {record.name!r})")
+        raise
+    if record.status == "quarantined":
+        undone = snapshot.restore()
+        if undone:
+            record.error += (f"; what it changed was undone: {', '.join(undone[:5])}"
+                             + (f" and {len(undone) - 5} more" if len(undone) > 5 else ""))
+
+
+def _warn_unknown_disabled(state: _State) -> None:
+    """``TINYGRAD_EDU_DISABLE_PLUGINS`` names a plugin that does not exist: say so once."""
+    named = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    unknown = sorted(named - set(state.records) - {"*"})
+    key = ("", DISABLE_ENV, ",".join(unknown))
+    if not unknown or key in _warned:
+        return
+    _warned.add(key)
+    known = ", ".join(sorted(state.records)) or "none installed"
+    warnings.warn(f"tinygrad_edu: {DISABLE_ENV} names {', '.join(map(repr, unknown))}, which "
+                  f"is no plugin (ignored); the plugins are: {known}",
+                  PluginWarning, stacklevel=_outside_stacklevel())
+
+
 def _quarantine(record: PluginRecord, stage: str, exc: BaseException) -> None:
-    record.status = "quarantined"
-    record.stage = stage
-    record.exception = exc
-    record.registers = {}
-    if isinstance(exc, PluginError):
-        record.error = str(exc)
-        exc.record = record
-    else:
-        record.error = f"{type(exc).__name__}: {exc}"
-        frames = [f for f in traceback.extract_tb(exc.__traceback__)
-                  if not f.filename.startswith(("<frozen", _IMPORTLIB_DIR, __file__))]
-        if frames and not isinstance(exc, SyntaxError):
-            record.error += f" (at {frames[-1].filename}:{frames[-1].lineno})"
-        record.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    record.quarantine(stage, exc)
 
 
 def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
@@ -476,143 +451,41 @@ def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
     except Exception as exc:   # pluggy.PluginValidationError: arguments not in the spec, ...
         _quarantine(record, "registration", exc)
         return
-    problems = _hook_problems(manager, plugin)
+    problems = hookspecs.implementation_problems(manager, plugin)
     if problems:
         manager.unregister(plugin)
         _quarantine(record, "hook validation", PluginError("; ".join(problems)))
         return
-    collected: dict[str, list[Component]] = {}
+    collected: list[Component] = []
     for kind, hook_name in _REGISTRATION_HOOKS.items():
-        items: list[Component] = []
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             if impl.plugin is not plugin:
                 continue
             try:
-                result = impl.function()
-                items.extend(_validated(result, kind, hook_name))
+                with guarded():
+                    result = impl.function()
+                items = validate_components(result, kind, hook_name)
             except Exception as exc:
                 manager.unregister(plugin)
                 _quarantine(record, hook_name, exc)
                 return
-        collected[kind] = items
+            collected.extend(dataclasses.replace(c, plugin=record.name) for c in items)
     try:
-        _claim_names(state, record, collected)
-    except PluginConflictError as exc:
+        state.names.claim(collected)
+    except NameClash as clash:
         manager.unregister(plugin)
-        _quarantine(record, "conflict", exc)
+        _quarantine(record, "conflict",
+                    conflict_error(record, state.records.get(clash.owner.plugin), clash))
         return
-    for kind, items in collected.items():
-        state.components.extend(items)
-    record.registers = {kind: [c.name for c in items] for kind, items in collected.items() if items}
+    except MissingReplacementTarget as exc:
+        manager.unregister(plugin)
+        _quarantine(record, "replacement", PluginError(str(exc)))
+        return
+    record.registers, record.replaces = {}, {}
+    for comp in collected:
+        where = record.replaces if comp.replaces else record.registers
+        where.setdefault(comp.kind, []).append(comp.name)
     record.status = "loaded"
-
-
-def _hook_problems(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
-    """check_pending() for one plugin, plus hook-named functions missing ``@hookimpl``."""
-    problems = []
-    for caller in manager.get_hookcallers(plugin) or []:
-        if caller.has_spec():
-            continue
-        for impl in caller.get_hookimpls():
-            if impl.plugin is plugin and not impl.optionalhook:
-                close = difflib.get_close_matches(caller.name, _SPEC_NAMES, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                problems.append(f"@hookimpl {caller.name!r} matches no hook specification{hint}")
-    marker = hookspecs.PROJECT_NAME + "_impl"
-    for spec_name in _SPEC_NAMES:
-        try:
-            candidate = getattr(plugin, spec_name, None)
-        except Exception:   # a property that raises is not a hook implementation
-            candidate = None
-        if callable(candidate) and not hasattr(candidate, marker):
-            problems.append(f"function {spec_name!r} is not marked with @hookimpl "
-                            f"(from tinygrad_edu import hookimpl)")
-    return problems
-
-
-def _validated(result: Any, kind: str, hook_name: str) -> list[Component]:
-    """Check what a registration hook returned; copies with ``kind`` filled in."""
-    if result is None:
-        return []
-    if not isinstance(result, (list, tuple)):
-        raise PluginError(f"{hook_name}() returned {type(result).__name__}; "
-                          f"expected a list of Component")
-    out = []
-    for i, comp in enumerate(result):
-        where = f"{hook_name}()[{i}]"
-        if not isinstance(comp, Component):
-            raise PluginError(f"{where} is a {type(comp).__name__}, not a Component "
-                              f"(from tinygrad_edu import Component)")
-        if not isinstance(comp.name, str) or not comp.name.strip():
-            raise PluginError(f"{where} has an empty or non-string name {comp.name!r}")
-        if comp.obj is None:
-            raise PluginError(f"{where} ({comp.name!r}) has obj=None")
-        if isinstance(comp.aliases, str) or not all(isinstance(a, str) for a in comp.aliases):
-            raise PluginError(f"{where} ({comp.name!r}): aliases must be a tuple of str, "
-                              f"got {comp.aliases!r}")
-        problem = _object_problem(comp, kind)
-        if problem:
-            raise PluginError(f"{where} ({comp.name!r}): {problem}")
-        if comp.kind and comp.kind != kind:
-            raise PluginError(f"{where} ({comp.name!r}) says kind={comp.kind!r} but was "
-                              f"returned by {hook_name}(), which registers {kind}s")
-        out.append(dataclasses.replace(comp, kind=kind, aliases=tuple(comp.aliases)))
-    return out
-
-
-def _a(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
-
-
-def _object_problem(comp: Component, kind: str) -> str:
-    """What is wrong with a component's object or check declaration for its kind, or ''."""
-    from .components import Check, InitializerCheck, OptimizerCheck
-    obj = comp.obj
-    if kind == "layer":
-        from .module import Module
-        if not (isinstance(obj, type) and issubclass(obj, Module)):
-            return f"a layer must be a subclass of tinygrad_edu.Module, got {obj!r}"
-    elif kind == "optimizer":
-        from .optimizer import Optimizer
-        if not (isinstance(obj, type) and issubclass(obj, Optimizer)):
-            return f"an optimizer must be a subclass of tinygrad_edu.optimizer.Optimizer, " \
-                   f"got {obj!r}"
-    elif not callable(obj):
-        return f"{_a(kind)} must be callable, got {type(obj).__name__}"
-    expected = {"optimizer": OptimizerCheck, "initializer": InitializerCheck}.get(kind, Check)
-    if comp.check is not None and not isinstance(comp.check, expected):
-        return (f"check must be a {expected.__name__} for {_a(kind)}, "
-                f"got {type(comp.check).__name__}")
-    return ""
-
-
-def _claim_names(state: _State, record: PluginRecord,
-                 collected: dict[str, list[Component]]) -> None:
-    """Check all names of a plugin against the taken ones, then take them (all or nothing)."""
-    claims: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in KINDS}
-    for kind, items in collected.items():
-        for i, comp in enumerate(items):
-            comp = items[i] = dataclasses.replace(comp, plugin=record.name)
-            for label in (comp.name, *comp.aliases):
-                key = normalize_name(label)
-                owner = state.taken[kind].get(key) or claims[kind].get(key)
-                if owner is not None:
-                    other_name, other_plugin = owner
-                    if other_plugin == record.name:
-                        message = (f"plugin {record.name!r} registers the {kind} name "
-                                   f"{label!r} twice (for {other_name!r} and {comp.name!r})")
-                    else:
-                        other = state.records.get(other_plugin)
-                        message = (
-                            f"the {kind} name {label!r} is registered by two plugins: "
-                            f"{other_plugin!r} ({other.source if other else ''}) and "
-                            f"{record.name!r} ({record.source}); {other_plugin!r} loaded first "
-                            f"and keeps it, {record.name!r} is not loaded. Rename the "
-                            f"component, or disable one: {DISABLE_ENV}={record.name}")
-                    raise PluginConflictError(message, kind, label, (other_plugin, record.name))
-                claims[kind][key] = (comp.name, record.name)
-    for kind, taken in claims.items():
-        state.taken[kind].update(taken)
 
 
 def _plugin_in_traceback(caller, exc: BaseException) -> str | None:

@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 from . import plugins
 from .components import KINDS, Component
-from .plugins import normalize_name
+from .names import NameTable, Slot
 
-__all__ = ["UnknownComponentError", "get", "get_component", "get_first", "lookup", "components", "names",
-           "all_components", "KINDS"]
+__all__ = ["UnknownComponentError", "get", "get_component", "get_first", "lookup", "components",
+           "names", "implementations", "all_components", "KINDS"]
 
 
 class UnknownComponentError(LookupError):
@@ -35,29 +35,8 @@ class UnknownComponentError(LookupError):
         self.suggestion = suggestion
 
 
-_cache: tuple[int, dict[str, list[Component]], dict[str, dict[str, Component]]] | None = None
-
-
-def _index() -> tuple[dict[str, list[Component]], dict[str, dict[str, Component]]]:
-    """``(by_kind, keys)``: components per kind, and normalized name/alias -> component."""
-    global _cache
-    if _cache is None or _cache[0] != plugins.generation():
-        generation, comps = plugins.snapshot()
-        by_kind: dict[str, list[Component]] = {kind: [] for kind in KINDS}
-        keys: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
-        for comp in comps:
-            by_kind[comp.kind].append(comp)
-            for label in (comp.name, *comp.aliases):
-                key = normalize_name(label)
-                other = keys[comp.kind].get(key)
-                if other is not None and other is not comp:   # the plugin manager prevents this
-                    raise plugins.PluginConflictError(
-                        f"the {comp.kind} name {label!r} is registered by two plugins: "
-                        f"{other.plugin!r} and {comp.plugin!r}",
-                        comp.kind, label, (other.plugin, comp.plugin))
-                keys[comp.kind][key] = comp
-        _cache = (generation, by_kind, keys)
-    return _cache[1], _cache[2]
+def _table() -> NameTable:
+    return plugins.name_table()
 
 
 def _plural(kind: str) -> str:
@@ -81,30 +60,63 @@ def _quarantine_note() -> str:
             f"Run `tinygrad-edu plugins` for details.")
 
 
-def _unknown(kind: str | None, name: str, candidates: dict[str, Component],
-             available: list[str], what: str, plural: str = "") -> UnknownComponentError:
+def _listing(slots: list[Slot]) -> str:
+    """``he_normal (he), xavier (glorot), zeros``: the names with their aliases."""
+    entries = sorted(slots, key=lambda s: s.standard.name.lower())
+    return ", ".join(s.standard.name + (f" ({', '.join(s.standard.aliases)})"
+                                         if s.standard.aliases else "") for s in entries)
+
+
+def _unknown(kinds: tuple[str, ...], name: str, what: str,
+             plural: str = "") -> UnknownComponentError:
+    table = _table()
     plural = plural or _plural(what)
-    close = difflib.get_close_matches(normalize_name(str(name)), list(candidates), n=1)
-    suggestion = candidates[close[0]].name if close else None
+    slots = [slot for kind in kinds for slot in table.slots(kind)]
+    suggestion = table.suggest(kinds, name)
     message = f"Unknown {what} {name!r}."
     if suggestion:
         message += f" Did you mean {suggestion!r}?"
-    if available:
-        message += f" Available {plural}: {', '.join(available)}."
+    if slots:
+        message += f" Available {plural}: {_listing(slots)}."
     else:
         message += f" No {plural} are registered (is a plugin providing them installed?)."
     message += _quarantine_note()
-    return UnknownComponentError(message, kind, name, available, suggestion)
+    available = sorted({s.standard.name for s in slots}, key=str.lower)
+    return UnknownComponentError(message, kinds[0] if len(kinds) == 1 else None, name,
+                                 available, suggestion)
 
 
-def get_component(kind: str, name: str) -> Component:
-    """The :class:`Component` of this kind called ``name`` (or one of its aliases)."""
+def _slot(kind: str, name: str) -> Slot:
     kind = _check_kind(kind)
-    _, keys = _index()
-    comp = keys[kind].get(normalize_name(name)) if isinstance(name, str) else None
-    if comp is None:
-        raise _unknown(kind, name, keys[kind], names(kind), kind)
-    return comp
+    slot = _table().slot(kind, name)
+    if slot is None:
+        raise _unknown((kind,), name, kind)
+    return slot
+
+
+def get_component(kind: str, name: str, implementation: str | None = None) -> Component:
+    """The :class:`Component` of this kind called ``name`` (or one of its aliases).
+
+    ``implementation`` chooses among replacements (see ``Component.replaces``): None gives the
+    active one (what every lookup returns), ``"standard"`` the one that registered the name
+    first (the implementation a replacement replaces), a plugin name that plugin's."""
+    slot = _slot(kind, name)
+    if implementation is None:
+        return slot.active or slot.standard
+    if implementation == "standard":
+        return slot.standard
+    for comp in slot.implementations():
+        if comp.plugin == implementation:
+            return comp
+    offered = ", ".join(repr(c.plugin) for c in slot.implementations())
+    raise LookupError(f"no implementation of {slot.standard.kind} {slot.standard.name!r} by "
+                      f"plugin {implementation!r}; implementations: {offered} (or 'standard')")
+
+
+def implementations(kind: str, name: str) -> list[Component]:
+    """Every implementation of a name, the active one first, then in the order they would
+    take over; the standard one is among them (see ``Component.replaces``)."""
+    return _slot(kind, name).implementations()
 
 
 def get(kind: str, name: str) -> Any:
@@ -118,40 +130,34 @@ def lookup(name: str, kind: str | None = None) -> Component:
     ``tinygrad-edu check NAME`` does. A name used by several kinds is an error listing them."""
     if kind is not None:
         return get_component(kind, name)
-    _, keys = _index()
-    key = normalize_name(name) if isinstance(name, str) else None
-    found = [keys[k][key] for k in KINDS if key in keys[k]]
+    table = _table()
+    found = [s.active or s.standard for k in KINDS for s in [table.slot(k, name)] if s]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
         raise LookupError(f"{name!r} names several components: "
                           + ", ".join(f"{c.kind} {c.name!r}" for c in found)
                           + "; give the kind")
-    merged = {k: c for kind_keys in keys.values() for k, c in kind_keys.items()}
-    raise _unknown(None, name, merged, sorted({c.name for c in merged.values()}, key=str.lower),
-                   "component")
+    raise _unknown(KINDS, name, "component")
 
 
 def get_first(kinds: tuple[str, ...], name: str) -> Component:
     """The component called ``name`` in the first of ``kinds`` that has one."""
     kinds = tuple(_check_kind(k) for k in kinds)
-    _, keys = _index()
-    key = normalize_name(name) if isinstance(name, str) else None
+    table = _table()
     for kind in kinds:
-        if key in keys[kind]:
-            return keys[kind][key]
+        slot = table.slot(kind, name)
+        if slot is not None:
+            return slot.active or slot.standard
     if len(kinds) == 1:
         return get_component(kinds[0], name)
-    merged = {k: c for kind in kinds for k, c in keys[kind].items()}
-    available = sorted({c.name for c in merged.values()}, key=str.lower)
-    raise _unknown(None, name, merged, available, " or ".join(kinds),
-                   " and ".join(_plural(k) for k in kinds))
+    raise _unknown(kinds, name, " or ".join(kinds), " and ".join(_plural(k) for k in kinds))
 
 
 def components(kind: str) -> list[Component]:
-    """The components of one kind, in loading order, with ``kind`` and ``plugin`` filled in."""
-    by_kind, _ = _index()
-    return list(by_kind[_check_kind(kind)])
+    """The components of one kind, in loading order, with ``kind`` and ``plugin`` filled in:
+    for a replaced name, its active implementation."""
+    return _table().active(_check_kind(kind))
 
 
 def names(kind: str) -> list[str]:
@@ -161,18 +167,43 @@ def names(kind: str) -> list[str]:
 
 def all_components() -> list[Component]:
     """Every registered component, grouped by kind in the order of ``KINDS``."""
-    by_kind, _ = _index()
-    return [comp for kind in KINDS for comp in by_kind[kind]]
+    return [comp for kind in KINDS for comp in components(kind)]
+
+
+class NameChoices:
+    """The names of one kind as argparse ``choices`` that load the plugins only when asked
+    (so that ``--help`` and ``--version`` never wait for a plugin): iterating gives the
+    canonical names; ``in`` accepts any spelling of a name or an alias."""
+
+    def __init__(self, kind: str):
+        self.kind = _check_kind(kind)
+
+    def __iter__(self):
+        return iter(names(self.kind))
+
+    def __contains__(self, name) -> bool:
+        return _table().slot(self.kind, name) is not None
+
+    def __call__(self, text: str) -> str:
+        """An argparse ``type``: the canonical name, or a one-line did-you-mean error."""
+        import argparse
+        try:
+            return get_component(self.kind, text).name
+        except UnknownComponentError as error:
+            raise argparse.ArgumentTypeError(str(error).splitlines()[0]) from None
 
 
 # ------------------------------------------------------------ helpers for nn / F / optim / init
 
 
-def _attribute_names(comp: Component) -> list[str]:
+def _attribute_names(slot: Slot) -> list[str]:
     """The Python attribute names under which a surface module offers a component: the
-    object's ``__name__`` (``Conv2d``), the component name and its aliases, when identifiers."""
+    class or function ``__name__`` (``Conv2d``; a replacement's too), the component name and its
+    aliases, when identifiers."""
+    std, active = slot.standard, slot.active or slot.standard
     out = []
-    for label in (getattr(comp.obj, "__name__", None), comp.name, *comp.aliases):
+    for label in (getattr(std.obj, "__name__", None), getattr(active.obj, "__name__", None),
+                  std.name, *std.aliases):
         if isinstance(label, str) and label.isidentifier() and not keyword.iskeyword(label) \
                 and not label.startswith("_") and label not in out:
             out.append(label)
@@ -183,9 +214,10 @@ def surface_names(kinds: tuple[str, ...], primary: bool = False) -> list[str]:
     """The attribute names of the components of ``kinds`` (for a module's ``__dir__``);
     with ``primary``, one per component (the class name of a class, else the component name)."""
     out: list[str] = []
+    table = _table()
     for kind in kinds:
-        for comp in components(kind):
-            labels = _attribute_names(comp)
+        for slot in table.slots(kind):
+            labels = _attribute_names(slot)
             for name in labels[:1] if primary else labels:
                 if name not in out:
                     out.append(name)
@@ -196,39 +228,50 @@ _surface_cache: dict[tuple[str, ...], tuple[int, dict[str, Any]]] = {}
 
 
 def _surface_map(kinds: tuple[str, ...]) -> dict[str, Any]:
-    """Exact attribute name -> object for the components of ``kinds`` (cached)."""
+    """Exact attribute name -> object (the active implementation) for ``kinds`` (cached)."""
     generation = plugins.generation()
     cached = _surface_cache.get(kinds)
     if cached is None or cached[0] != generation:
         mapping: dict[str, Any] = {}
+        table = _table()
         for kind in kinds:
-            for comp in components(kind):
-                for label in _attribute_names(comp):
-                    mapping.setdefault(label, comp.obj)
+            for slot in table.slots(kind):
+                for label in _attribute_names(slot):
+                    mapping.setdefault(label, (slot.active or slot.standard).obj)
         cached = _surface_cache[kinds] = (generation, mapping)
     return cached[1]
 
 
+def _as_attribute(label: str, like: str) -> str:
+    """Spell a suggested name the way the user wrote the attribute: a capitalised attribute
+    (``nn.Lineer``) gets the class-style spelling (``Linear``, ``MaxPool2d``)."""
+    if like[:1].isupper() and label.islower():
+        return "".join(part[:1].upper() + part[1:] for part in label.split("_"))
+    return label
+
+
 def surface_getattr(module_name: str, kinds: tuple[str, ...], attr: str) -> Any:
     """``module.__getattr__`` for a registry-backed module: an exact attribute name first
-    (``nn.Conv2d``), then a case-insensitive lookup (``nn.conv2d``); else an AttributeError
-    listing what is available."""
+    (``nn.Conv2d``), then a case-insensitive lookup (``nn.conv2d``, aliases too); else an
+    AttributeError with the closest name or alias and what is available."""
     if attr.startswith("_"):   # __path__, __wrapped__, ...: never a component, never load
         raise AttributeError(f"module {module_name!r} has no attribute {attr!r}")
     exact = _surface_map(kinds)
     if attr in exact:
         return exact[attr]
-    _, keys = _index()
+    table = _table()
     for kind in kinds:
-        comp = keys[kind].get(normalize_name(attr))
-        if comp is not None:
-            return comp.obj
+        slot = table.slot(kind, attr)
+        if slot is not None:
+            return (slot.active or slot.standard).obj
     available = sorted(surface_names(kinds, primary=True), key=str.lower)
-    candidates = {n.casefold(): n for n in available}
-    close = difflib.get_close_matches(attr.casefold(), list(candidates), n=1)
+    spellings: dict[str, str] = {}
+    for label in surface_names(kinds):   # the class name before the lowercase registry name
+        spellings.setdefault(label.casefold(), label)
+    close = difflib.get_close_matches(attr.casefold(), list(spellings), n=1)
     message = f"module {module_name!r} has no attribute {attr!r}."
     if close:
-        message += f" Did you mean {candidates[close[0]]!r}?"
+        message += f" Did you mean {_as_attribute(spellings[close[0]], attr)!r}?"
     what = " and ".join(_plural(k) for k in kinds)
     message += (f" Available {what}: {', '.join(available)}." if available
                 else f" No {what} are registered.")

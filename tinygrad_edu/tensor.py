@@ -3,6 +3,12 @@
 ``Tensor`` holds its value in ``.data`` (a numpy array), its gradient in ``.grad`` (a Tensor, or
 None) and, when it was produced by an operation on tensors that require gradients, the Function
 that made it (``._ctx``). That back-pointer is the whole computation graph.
+
+Where this module sits: it uses the backward engine (autograd.py, which imports nothing above
+itself), and its operators (``x + y``, ``x.sum()``) are ops from ops.py. Those ops are Functions
+that return Tensors, so ops.py (and function.py, the template ops follow) import this module in
+turn. That one loop, Tensor's operators -> ops -> Tensor, is the price of writing ``x + y``: it is
+closed by the import at the bottom of this file, after Tensor exists.
 """
 from __future__ import annotations
 
@@ -170,6 +176,7 @@ class Tensor:
         return ops.Reshape(self.shape[:start_dim] + (-1,))(self)
 
     def broadcast_to(self, shape): return ops.BroadcastTo(tuple(shape))(self)
+    def sum_to(self, shape): return ops.sum_to(self, shape)
     def __getitem__(self, index): return ops.GetItem(index)(self)
 
 
@@ -194,4 +201,6 @@ def _value(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-from tinygrad_edu import ops  # noqa: E402  (ops needs Tensor defined first)
+# The one import circle of the core, and why it is here: the operators above are implemented by
+# the ops, and the ops (Functions) produce Tensors, so ops.py needs Tensor defined first.
+from tinygrad_edu import ops  # noqa: E402

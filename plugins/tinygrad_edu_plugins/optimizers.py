@@ -7,8 +7,9 @@ Weight decay: every optimizer takes ``weight_decay``; except for AdamW it is L2
 regularisation, ``g ← g + weight_decay · p`` before the formulas below (the base class does
 that). AdamW decays the parameter directly ("decoupled" weight decay).
 
-Each optimizer is registered together with the closed form of its first step from a fresh
-state (``OptimizerCheck.first_step``), which the conformance suite compares with ``step()``.
+Each optimizer is registered together with its step as a plain numpy formula
+(``OptimizerCheck.step``), which the conformance suite compares with ``step()`` over a
+trajectory of steps.
 """
 from __future__ import annotations
 
@@ -172,57 +173,71 @@ class AdamW(Adam):
 
 
 # ---------------------------------------------------------------------------------------
-# The first step of each optimizer from a fresh state, in closed form (plain numpy).
-# g includes the L2 term g + weight_decay·p except for AdamW.
-
-def _sgd_first(p, g, lr, weight_decay=0.0):
-    return p - lr * (g + weight_decay * p)
+# Each optimizer's step as a formula in plain numpy, for the conformance suite:
+# step(p, g, state, lr, **hyper) -> (new p, new state), with g the bare gradient (the L2 term
+# g + weight_decay·p is added here, except for AdamW); state is {} before the first step.
 
 
-def _momentum_first(p, g, lr, momentum=0.9, weight_decay=0.0):
-    return p - lr * (g + weight_decay * p)  # v = −lr·g, p + v
+def _l2(p, g, weight_decay):
+    return g + weight_decay * p
 
 
-def _nesterov_first(p, g, lr, momentum=0.9, weight_decay=0.0):
-    m = momentum
-    return p - (1 + m + m * m) * lr * (g + weight_decay * p)  # book form, see Nesterov
+def _sgd_step(p, g, state, lr, weight_decay=0.0):
+    return p - lr * _l2(p, g, weight_decay), state
 
 
-def _adagrad_first(p, g, lr, eps=1e-7, weight_decay=0.0):
-    g = g + weight_decay * p
-    return p - lr * g / (np.abs(g) + eps)  # h = g²
+def _momentum_step(p, g, state, lr, momentum=0.9, weight_decay=0.0):
+    v = momentum * state.get("v", 0.0) - lr * _l2(p, g, weight_decay)
+    return p + v, {"v": v}
 
 
-def _rmsprop_first(p, g, lr, decay_rate=0.99, eps=1e-7, weight_decay=0.0):
-    g = g + weight_decay * p
-    return p - lr * g / (np.sqrt(1 - decay_rate) * np.abs(g) + eps)  # h = (1 − ρ)·g²
+def _nesterov_step(p, g, state, lr, momentum=0.9, weight_decay=0.0):
+    g, m = _l2(p, g, weight_decay), momentum
+    v = m * state.get("v", 0.0) - lr * g
+    return p + m * m * v - (1 + m) * lr * g, {"v": v}  # book form, see Nesterov
 
 
-def _adam_first(p, g, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
-    g = g + weight_decay * p
-    return p - lr * g / (np.abs(g) + eps)  # m̂ = g, v̂ = g²
+def _adagrad_step(p, g, state, lr, eps=1e-7, weight_decay=0.0):
+    g = _l2(p, g, weight_decay)
+    h = state.get("h", 0.0) + g * g
+    return p - lr * g / (np.sqrt(h) + eps), {"h": h}
 
 
-def _adamw_first(p, g, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
-    return p * (1 - lr * weight_decay) - lr * g / (np.abs(g) + eps)
+def _rmsprop_step(p, g, state, lr, decay_rate=0.99, eps=1e-7, weight_decay=0.0):
+    g = _l2(p, g, weight_decay)
+    h = decay_rate * state.get("h", 0.0) + (1 - decay_rate) * g * g
+    return p - lr * g / (np.sqrt(h) + eps), {"h": h}
+
+
+def _adam_step(p, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    g = _l2(p, g, weight_decay)
+    t = state.get("t", 0) + 1
+    m = beta1 * state.get("m", 0.0) + (1 - beta1) * g
+    v = beta2 * state.get("v", 0.0) + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), {"t": t, "m": m, "v": v}
+
+
+def _adamw_step(p, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    return _adam_step(p * (1 - lr * weight_decay), g, state, lr, beta1, beta2, eps)
 
 
 @hookimpl
 def register_optimizers():
     return [
-        Component("sgd", SGD, check=OptimizerCheck(kwargs={"weight_decay": 0.1}, first_step=_sgd_first)),
+        Component("sgd", SGD, check=OptimizerCheck(kwargs={"weight_decay": 0.1}, step=_sgd_step)),
         Component("momentum", Momentum,
-                  check=OptimizerCheck(kwargs={"momentum": 0.8, "weight_decay": 0.1}, first_step=_momentum_first)),
+                  check=OptimizerCheck(kwargs={"momentum": 0.8, "weight_decay": 0.1}, step=_momentum_step)),
         Component("nesterov", Nesterov,
-                  check=OptimizerCheck(kwargs={"momentum": 0.8, "weight_decay": 0.1}, first_step=_nesterov_first)),
+                  check=OptimizerCheck(kwargs={"momentum": 0.8, "weight_decay": 0.1}, step=_nesterov_step)),
         Component("adagrad", AdaGrad,
-                  check=OptimizerCheck(kwargs={"weight_decay": 0.1}, first_step=_adagrad_first)),
+                  check=OptimizerCheck(kwargs={"weight_decay": 0.1}, step=_adagrad_step)),
         Component("rmsprop", RMSprop,
-                  check=OptimizerCheck(kwargs={"decay_rate": 0.9, "weight_decay": 0.1}, first_step=_rmsprop_first)),
+                  check=OptimizerCheck(kwargs={"decay_rate": 0.9, "weight_decay": 0.1}, step=_rmsprop_step)),
         Component("adam", Adam,
                   check=OptimizerCheck(kwargs={"beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1},
-                                       first_step=_adam_first)),
+                                       step=_adam_step)),
         Component("adamw", AdamW,
                   check=OptimizerCheck(kwargs={"beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1},
-                                       first_step=_adamw_first)),
+                                       step=_adamw_step)),
     ]

@@ -46,6 +46,10 @@ initializer (``InitializerCheck``)
     ``(in, out)`` and conv ``(FN, C, FH, FW)`` shapes), finite; the same seed gives the same
     values and another seed other values; the sample standard deviation is the promised
     ``std(fan_in, fan_out)`` within sampling tolerance, or every element equals ``constant``.
+model
+    built for (1, 28, 28) inputs and 10 classes: float32 scores of shape (N, 10), a finite
+    gradient for every parameter, the same seed builds the same parameters
+    (see :mod:`tinygrad_edu.testing.conformance.models`).
 
 Hypothesis settings: :func:`check_component` uses the settings profile that is loaded (under
 pytest, the project's "ci" or "dev" profile), with ``deadline=None`` and one reported failure;
@@ -64,7 +68,7 @@ from hypothesis import Verbosity, settings as Settings
 
 from tinygrad_edu import registry
 from tinygrad_edu.components import KINDS, Check, Component, InitializerCheck, OptimizerCheck
-from tinygrad_edu.testing.conformance import (activations, initializers, layers, losses,
+from tinygrad_edu.testing.conformance import (activations, initializers, layers, losses, models,
                                               optimizers)
 from tinygrad_edu.testing.conformance.common import (ConformanceError, conformance_settings,
                                                      header, kind_name, run_property)
@@ -76,7 +80,7 @@ __all__ = ["ConformanceError", "CheckResult", "check_component", "run_checks", "
 CLI_MAX_EXAMPLES = 20
 
 _CHECKS_OF_KIND = {"layer": layers, "activation": activations, "loss": losses,
-                   "optimizer": optimizers, "initializer": initializers}
+                   "optimizer": optimizers, "initializer": initializers, "model": models}
 
 
 @dataclass
@@ -208,7 +212,8 @@ def run_checks(names: Iterable[str] | None = None, max_examples: int | None = No
 def _not_checkable(comp: Component) -> str:
     """Why the component cannot be checked as declared ('' if it can)."""
     expected = {"layer": Check, "activation": Check, "loss": Check,
-                "optimizer": OptimizerCheck, "initializer": InitializerCheck}.get(comp.kind)
+                "optimizer": OptimizerCheck, "initializer": InitializerCheck,
+                "model": Check}.get(comp.kind)
     if expected is None:
         return f"unknown kind {comp.kind!r}; kinds are {', '.join(KINDS)}"
     if comp.check is not None and not isinstance(comp.check, expected):

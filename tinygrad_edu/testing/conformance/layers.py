@@ -1,4 +1,18 @@
-"""Conformance checks of layers."""
+"""Conformance checks of layers.
+
+registered parameters  every Tensor a freshly built layer keeps (its sub-layers' too) is a
+                       Parameter: anything else is invisible to parameters(), so never trained
+                       (constants are numpy buffers: ``register_buffer``)
+outputs and gradients  per mode, one forward and backward pass in float64 and one in float32
+                       (copies of the same layer): output of the input's dtype; a gradient for
+                       the input and every parameter, of its shape and dtype; input and
+                       parameters unchanged by both; float32 output and gradients equal to
+                       float64's within float32 precision (in train mode only for a layer
+                       that is not random there: Dropout draws its numbers per dtype)
+gradient               gradcheck in float64 w.r.t. the input and every parameter, in train mode
+                       and in eval mode when that computes something else
+second-order gradient  gradgradcheck, when ``Check.second_order``
+"""
 from __future__ import annotations
 
 import copy
@@ -11,11 +25,15 @@ from tinygrad_edu.testing.conformance.common import (Recorder, check_gradient,
                                                      check_second_order_gradient, describe_array,
                                                      describe_kwargs, draw_case, fail,
                                                      input_strategy)
+from tinygrad_edu.testing.conformance.outputs import (compare_dtypes, forward_backward,
+                                                      unregistered_tensors)
 
 
 def properties(comp: Component) -> list:
     """The (check name, property) pairs of a layer."""
-    props = [("gradient", _layer_gradient(comp, comp.check))]
+    props = [("registered parameters", _layer_parameters(comp, comp.check)),
+             ("outputs and gradients", _layer_outputs(comp, comp.check)),
+             ("gradient", _layer_gradient(comp, comp.check))]
     if comp.check.second_order:
         props.append(("second-order gradient", _layer_gradient(comp, comp.check, order=2)))
     return props
@@ -57,19 +75,82 @@ class _FrozenLayer:
         return layer(x)
 
 
+def _draw_layer_case(data: Recorder, comp: Component, check: Check):
+    kwargs, shape = draw_case(data, comp, check)
+    x = data.draw(input_strategy(check, shape), label="x")
+    data.note(f"layer: {getattr(comp.obj, '__name__', comp.name)}(**{describe_kwargs(kwargs)})")
+    data.note(describe_array("x", x))
+    return kwargs, x
+
+
+def _layer_parameters(comp: Component, check: Check):
+    def prop(data: Recorder):
+        kwargs, _ = draw_case(data, comp, check)
+        data.note(f"layer: {getattr(comp.obj, '__name__', comp.name)}(**{describe_kwargs(kwargs)})")
+        layer = (check.build or comp.obj)(**kwargs)
+        hidden = unregistered_tensors(layer)
+        if hidden:
+            fail(comp, "registered parameters", data,
+                 f"the layer keeps {', '.join(repr(n) for n in hidden)} as a Tensor that is not "
+                 f"a Parameter: parameters() does not list it, so no optimizer trains it. Make "
+                 f"it a Parameter (learned) or a numpy buffer with register_buffer (not learned)")
+    return prop
+
+
+def _layer_outputs(comp: Component, check: Check):
+    def prop(data: Recorder):
+        kwargs, x = _draw_layer_case(data, comp, check)
+        saved_random = np.random.get_state()
+        try:
+            pristine = (check.build or comp.obj)(**kwargs)
+            for mode in ("train", "eval") if hasattr(pristine, "eval") else ("train",):
+                data.note(f"mode: {mode}")
+                passes = []
+                for dtype in (np.float64, np.float32):
+                    layer = _copy_or_rebuild(pristine, check.build or comp.obj, kwargs)
+                    if hasattr(layer, mode):
+                        getattr(layer, mode)()
+                    named = _float_parameters(layer, dtype)
+                    np.random.seed(_FrozenLayer._SEED)
+                    passes.append(forward_backward(comp, "outputs and gradients", data, layer,
+                                                   x, named, dtype))
+                if not (mode == "train" and _draws_at_random(pristine, x)):
+                    compare_dtypes(comp, data, passes[1], passes[0])
+                data.lines.pop()
+        finally:
+            np.random.set_state(saved_random)
+    return prop
+
+
+def _draws_at_random(layer, x, calls: int = 20) -> bool:
+    """Whether repeated calls of the layer in train mode give different outputs (Dropout): its
+    random numbers then depend on the dtype, and float32 is not compared with float64."""
+    try:
+        layer = copy.deepcopy(layer).train() if hasattr(layer, "train") else layer
+        probe = np.random.default_rng(0).standard_normal(x.shape)   # x itself may be zeros
+        first = layer(Tensor(probe)).data
+        return any(not np.array_equal(first, layer(Tensor(probe)).data) for _ in range(calls))
+    except Exception:
+        return False
+
+
+def _copy_or_rebuild(layer, build, kwargs):
+    """A copy of ``layer`` (its weights, its random generator), or, if it cannot be copied,
+    one built again from the same global random state."""
+    try:
+        return copy.deepcopy(layer)
+    except Exception:
+        np.random.seed(_FrozenLayer._SEED)
+        return build(**kwargs)
+
+
 def _layer_gradient(comp: Component, check: Check, order: int = 1):
     check_name = "gradient" if order == 1 else "second-order gradient"
 
     def prop(data: Recorder):
-        kwargs, shape = draw_case(data, comp, check)
-        x = data.draw(input_strategy(check, shape), label="x")
-        data.note(f"layer: {getattr(comp.obj, '__name__', comp.name)}"
-                  f"(**{describe_kwargs(kwargs)})")
-        data.note(describe_array("x", x))
+        kwargs, x = _draw_layer_case(data, comp, check)
         saved_random = np.random.get_state()
         try:
-            if order == 1:
-                _check_layer_dtype(comp, data, kwargs, x)
             layer = (check.build or comp.obj)(**kwargs)
             named = _float_parameters(layer, np.float64)
             params = [p for _, p in named]
@@ -96,16 +177,3 @@ def _layer_gradient(comp: Component, check: Check, order: int = 1):
         finally:
             np.random.set_state(saved_random)
     return prop
-
-
-def _check_layer_dtype(comp, data, kwargs, x):
-    """With float32 parameters, a float32 input gives a float32 output."""
-    layer = (comp.check.build or comp.obj)(**kwargs)
-    _float_parameters(layer, np.float32)
-    y = layer(Tensor(x.astype(np.float32)))
-    if not isinstance(y, Tensor):
-        fail(comp, "output", data, f"the layer returned a {type(y).__name__}, not a Tensor")
-    if y.dtype != np.float32:
-        fail(comp, "dtype", data,
-              f"with float32 parameters a float32 input gave a {y.dtype} output; the float "
-              f"dtype must be preserved (keep buffers and constants in the input's dtype)")

@@ -30,8 +30,104 @@ def properties(comp: Component) -> list:
             ("first step", _optimizer_first_step(comp, check)),
             ("learning rate", _optimizer_lr_change(comp, check)),
             ("decreases a quadratic", _optimizer_quadratic(comp, check)),
+            ("trajectory", _optimizer_trajectory(comp, check)),
             ("state_dict round trip", _optimizer_state_dict(comp, check)),
             ("float32", _optimizer_float32(comp, check))]
+
+
+def _declared_first_step(check: OptimizerCheck):
+    """``first_step(p, g, lr=..., **kwargs)``: the declared one, or the first ``step``."""
+    if check.first_step is not None or check.step is None:
+        return check.first_step
+    return lambda p, g, **hyper: check.step(p, g, {}, **hyper)[0]
+
+
+# the trajectory: its length, the step whose gradient is zero, the step before which opt.lr
+# changes
+TRAJECTORY_STEPS = 12
+_ZERO_GRADIENT_STEP = 3
+_LR_CHANGE_STEP = 7
+
+
+def _optimizer_trajectory(comp: Component, check: OptimizerCheck):
+    """Twelve steps with changing gradients (one of them zero, opt.lr changed before another,
+    weight decay as declared) equal ``OptimizerCheck.step`` applied as often; so does a copy
+    of the optimizer restored from its ``state_dict()`` (through numpy.savez) mid-way."""
+    def prop(data: Recorder):
+        if check.step is None:
+            return
+        lr, kwargs = _hyper(comp, check)
+        arrays = _param_arrays(data)
+        seed = data.draw(st.integers(0, 2**32 - 1), label="gradient seed")
+        new_lr = data.draw(st.floats(1e-3, 0.5).filter(lambda v: abs(v - lr) > 1e-4),
+                           label="new lr")
+        stop = data.draw(st.integers(2, TRAJECTORY_STEPS - 2), label="save after step")
+        rng = np.random.default_rng(seed)
+        sequence = [[rng.uniform(0.1, 3.0, np.shape(a)) * rng.choice([-1.0, 1.0], np.shape(a))
+                     for a in arrays] for _ in range(TRAJECTORY_STEPS)]
+        sequence[_ZERO_GRADIENT_STEP] = [np.zeros(np.shape(a)) for a in arrays]
+        data.note(f"optimizer: {_optimizer_text(comp, lr, kwargs)}")
+        data.note(f"parameter shapes {[np.shape(a) for a in arrays]}; {TRAJECTORY_STEPS} steps, "
+                  f"gradients from default_rng({seed}) (|g| in [0.1, 3]), zero at step "
+                  f"{_ZERO_GRADIENT_STEP + 1}; opt.lr = {new_lr!r} from step "
+                  f"{_LR_CHANGE_STEP + 1}; state_dict() saved after step {stop}, loaded into a "
+                  f"fresh optimizer (through numpy.savez) that continues alongside")
+        for i, a in enumerate(arrays):
+            data.note(describe_array(f"p{i}", a))
+        params, opt = _make_optimizer(comp, arrays, lr, kwargs, data)
+        runs = [("step()", params, opt)]
+        expected = [np.array(a, dtype=np.float64, copy=True) for a in arrays]
+        states = [{} for _ in arrays]
+        current_lr = lr
+        for k, grads in enumerate(sequence):
+            if k == _LR_CHANGE_STEP:
+                current_lr = new_lr
+                for _, _, o in runs:
+                    o.lr = new_lr
+            for _, ps, o in runs:
+                _step(o, ps, grads)
+            for i, g in enumerate(grads):
+                new, states[i] = check.step(expected[i].copy(), g.copy(), states[i],
+                                            lr=current_lr, **kwargs)
+                expected[i] = np.asarray(new, dtype=np.float64)
+            for where, ps, _ in runs:
+                _compare_to_formula(comp, data, where, k, current_lr, ps, expected)
+            if k + 1 == stop:
+                runs.append(_restored(comp, data, opt, params, lr, kwargs))
+    return prop
+
+
+def _restored(comp, data, opt, params, lr, kwargs):
+    """A fresh optimizer (built with another lr) over copies of ``params``, loaded with
+    ``opt.state_dict()`` written and read with numpy.savez / numpy.load."""
+    try:
+        buffer = io.BytesIO()
+        np.savez(buffer, **opt.state_dict())
+        buffer.seek(0)
+        with np.load(buffer, allow_pickle=False) as loaded:
+            state = {key: loaded[key] for key in loaded.files}
+    except Exception as error:
+        fail(comp, "trajectory", data, f"state_dict() cannot be written with numpy.savez and "
+                                       f"read back: {exception_line(error)}", error)
+    copies, fresh = _make_optimizer(comp, [p.data for p in params], 3 * lr + 0.5, kwargs, data)
+    fresh.load_state_dict(state)
+    return ("the optimizer restored from state_dict()", copies, fresh)
+
+
+def _compare_to_formula(comp, data, where, k, lr, params, expected) -> None:
+    for i, (p, e) in enumerate(zip(params, expected)):
+        if e.shape != p.data.shape:
+            fail(comp, "trajectory", data, f"OptimizerCheck.step returned shape {e.shape} for "
+                                           f"parameter {i} of shape {p.data.shape}")
+        if not np.allclose(p.data, e, rtol=1e-6, atol=1e-9):
+            worst = np.unravel_index(np.argmax(np.abs(p.data - e)), e.shape)
+            fail(comp, "trajectory", data,
+                 f"after step {k + 1} (lr {lr!r}{', zero gradient' if k == _ZERO_GRADIENT_STEP else ''}) "
+                 f"{where} gave parameter {i} = {p.data[worst]:.10g} at index "
+                 f"{tuple(int(j) for j in worst)}, the declared formula OptimizerCheck.step "
+                 f"gives {e[worst]:.10g}.\n(Is every per-parameter state - moments, step "
+                 f"count - updated at every step and saved in state_dict()? Is lr read at "
+                 f"every step?)")
 
 
 def _accepts(cls, name: str) -> bool:
@@ -152,10 +248,11 @@ def _optimizer_first_step(comp: Component, check: OptimizerCheck):
                 fail(comp, "gradient untouched", data,
                       f"step() changed parameter {i}'s gradient in place; compute on a copy "
                       f"(the same gradient array may be shared)")
-            if check.first_step is None:
+            first_step = _declared_first_step(check)
+            if first_step is None:
                 continue
-            expected = np.asarray(check.first_step(np.array(a, copy=True),
-                                                   np.array(g, copy=True), lr=lr, **kwargs))
+            expected = np.asarray(first_step(np.array(a, copy=True), np.array(g, copy=True),
+                                             lr=lr, **kwargs))
             if expected.shape != np.shape(a):
                 fail(comp, "first step", data, f"OptimizerCheck.first_step returned shape "
                                                 f"{expected.shape} for a parameter of shape "
@@ -207,7 +304,7 @@ def _optimizer_quadratic(comp: Component, check: OptimizerCheck):
         offset = data.draw(float_arrays(shape, low=-3.0, high=3.0, avoid=(0.0,), margin=0.5),
                            label="start p - c")
         data.note(f"optimizer: {_optimizer_text(comp, lr, kwargs)}")
-        data.note(f"f(p) = 1/2 sum a (p - c)**2, gradient a (p - c)")
+        data.note("f(p) = 1/2 sum a (p - c)**2, gradient a (p - c)")
         for name, value in (("a", a), ("c", c), ("p (start)", c + offset)):
             data.note(describe_array(name, value))
         (p,), opt = _make_optimizer(comp, [c + offset], lr, kwargs, data)

@@ -1,0 +1,197 @@
+"""The compiled kernels: plain loops over numpy arrays, compiled to machine code by numba.
+
+Why loops beat numpy here: numpy runs one pass over the whole array per operation (``x > 0``,
+``np.maximum``, one strided pass per window offset, one comparison pass per mask ...), each
+pass reading and writing the array, and every pass on one core. A compiled loop does all the
+work for one element (or one pooling window) while it is in a register, in a single pass, and
+``prange`` spreads the outer loop over the cores (numba's thread pool).
+
+Every kernel is compiled twice from the same source: ``parallel=True`` for large arrays and a
+serial version for small ones, where starting the thread pool costs more than it saves
+(:func:`pick`). ``cache=True`` stores the machine code on disk next to this file (or in
+numba's user-wide cache when that is not writable), so only the very first run of a new
+(dtype, memory layout) compiles.
+
+Pooling kernels see arrays as (N, H, W, C) views (channels last): a convolution's output has
+that memory order, so the innermost loop over channels reads and writes contiguous memory and
+is vectorised. Any other layout works too (numba follows the strides), only slower.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: Arrays smaller than this (in elements) use the serial kernels.
+PARALLEL_MIN_SIZE = 1 << 16
+
+
+def _compile(function):
+    """(serial, parallel) compiled versions of ``function``, both cached on disk."""
+    return (njit(cache=True, nogil=True)(function),
+            njit(cache=True, nogil=True, parallel=True)(function))
+
+
+def pick(kernels, size):
+    """The serial or the parallel version of a kernel pair, by the size of the work."""
+    return kernels[size >= PARALLEL_MIN_SIZE]
+
+
+# ---- ReLU ---------------------------------------------------------------------------------------
+
+
+def _relu_forward(x, y):
+    """y = max(x, 0) over flat arrays, in one pass.
+
+    Replaces ``mask = x > 0; y = np.maximum(x, 0)`` (two passes, and a boolean mask kept for
+    backward): the backward below reads the mask from y (y > 0 exactly where x > 0), so nothing
+    else is stored. NaN stays NaN and -0.0 becomes 0.0, as with np.maximum(x, 0).
+    """
+    for i in prange(x.size):
+        v = x[i]
+        y[i] = v if (v > 0 or v != v) else 0
+
+
+def _relu_backward(gy, y, gx):
+    """gx = gy * (y > 0) over flat arrays, in one pass.
+
+    Replaces ``gy * mask`` with the stored boolean mask (which numpy first converts to gy's
+    dtype); the product (not a select) keeps numpy's answer for a NaN or inf gy where y <= 0.
+    """
+    for i in prange(gy.size):
+        gx[i] = gy[i] * (1 if y[i] > 0 else 0)
+
+
+relu_forward = _compile(_relu_forward)
+relu_backward = _compile(_relu_backward)
+
+
+# ---- max pooling --------------------------------------------------------------------------------
+#
+# k = dy * kw + dx numbers the positions of a window in row-major order; ``arg`` keeps, for
+# every output element, the k of its window's first maximum, or -1 when the window holds a NaN
+# (the output is then NaN and, as in the standard, no gradient flows through that window).
+# Positions in the padding count as -inf.
+
+
+def _max_pool_forward(x, kh, kw, stride, pad, out, arg, keep_arg):
+    """out = max of each (kh, kw) window at (oh*stride - pad, ow*stride - pad), x padded with
+    -inf; arg = the row-major position of the window's first maximum (when ``keep_arg``).
+
+    Replaces the standard's ``np.pad`` (when padding), one ``np.maximum`` pass per window offset
+    over strided views, and then for backward one ``==`` pass, one ``&`` and one ``^`` per
+    offset to find the first maximum (kh*kw boolean masks of the output's size): about
+    4*kh*kw passes over memory. Here one output pixel's windows (all channels) are read from
+    memory once, their maximum is taken in a vectorised loop over the channels, the first
+    position equal to it is found in a second loop over the same pixels (now in the L1 cache),
+    and the rows of the batch are split over the cores.
+    """
+    N, H, W, C = x.shape
+    OH, OW = out.shape[1], out.shape[2]
+    not_found = kh * kw
+    for job in prange(N * OH):
+        n, oh = job // OH, job % OH
+        for ow in range(OW):
+            best = out[n, oh, ow]
+            for c in range(C):
+                best[c] = -np.inf
+            for dy in range(kh):
+                h = oh * stride + dy - pad
+                if h < 0 or h >= H:
+                    continue
+                for dx in range(kw):
+                    w = ow * stride + dx - pad
+                    if w < 0 or w >= W:
+                        continue
+                    pixel = x[n, h, w]
+                    for c in range(C):   # a select, not a branch: vectorised
+                        v = pixel[c]
+                        best[c] = v if (v > best[c] or v != v) else best[c]
+            if not keep_arg:
+                continue
+            first = arg[n, oh, ow]
+            for c in range(C):
+                first[c] = not_found
+            for dy in range(kh):
+                h = oh * stride + dy - pad
+                for dx in range(kw):
+                    w = ow * stride + dx - pad
+                    k = dy * kw + dx
+                    if 0 <= h < H and 0 <= w < W:
+                        pixel = x[n, h, w]
+                        for c in range(C):
+                            first[c] = k if (pixel[c] == best[c] and k < first[c]) else first[c]
+                    else:                # padding: -inf
+                        for c in range(C):
+                            first[c] = k if (best[c] == -np.inf and k < first[c]) else first[c]
+            for c in range(C):           # a NaN window: equal to nothing, no gradient
+                first[c] = -1 if first[c] == not_found else first[c]
+
+
+def _max_pool_backward(gy, arg, kh, kw, stride, pad, dx, tiles):
+    """dx[window position k] += gy * (k == arg) for every window: the gradient goes to each
+    window's first maximum.
+
+    Replaces the standard's scatter: one ``np.multiply(gy, mask_k)`` (or ``dx[window] +=
+    gy * mask_k`` after ``np.zeros`` when windows overlap or padding is cropped) per window
+    offset, each a strided pass over dx. Here dx is written once, image by image. When the
+    windows tile the input exactly (``tiles``: stride = window, no padding, nothing left over),
+    every pixel is written exactly once and dx needs no zeroing; otherwise each image's part of
+    dx is zeroed first and its windows accumulate, within one thread (overlapping windows of one
+    image never race).
+    """
+    N, H, W, C = dx.shape
+    OH, OW = gy.shape[1], gy.shape[2]
+    for n in prange(N):
+        if not tiles:
+            for h in range(H):
+                for w in range(W):
+                    for c in range(C):
+                        dx[n, h, w, c] = 0
+        for oh in range(OH):
+            for ow in range(OW):
+                for dy in range(kh):
+                    h = oh * stride + dy - pad
+                    if h < 0 or h >= H:
+                        continue
+                    for dxi in range(kw):
+                        w = ow * stride + dxi - pad
+                        if w < 0 or w >= W:
+                            continue
+                        k = dy * kw + dxi
+                        for c in range(C):
+                            g = gy[n, oh, ow, c] * (1 if arg[n, oh, ow, c] == k else 0)
+                            if tiles:
+                                dx[n, h, w, c] = g
+                            else:
+                                dx[n, h, w, c] += g
+
+
+def _max_pool_gather(g, arg, kh, kw, stride, pad, out):
+    """out = sum over window positions k of g[position k] * (k == arg): the adjoint of the
+    backward scatter (g at each window's first maximum), used only for gradients of gradients.
+
+    Replaces the standard's ``out += g_padded[window] * mask_k`` per window offset.
+    """
+    N, H, W, C = g.shape
+    OH, OW = out.shape[1], out.shape[2]
+    for job in prange(N * OH):
+        n, oh = job // OH, job % OH
+        for ow in range(OW):
+            for c in range(C):
+                out[n, oh, ow, c] = 0
+            for dy in range(kh):
+                h = oh * stride + dy - pad
+                if h < 0 or h >= H:
+                    continue
+                for dx in range(kw):
+                    w = ow * stride + dx - pad
+                    if w < 0 or w >= W:
+                        continue
+                    k = dy * kw + dx
+                    for c in range(C):
+                        out[n, oh, ow, c] += g[n, h, w, c] * (1 if arg[n, oh, ow, c] == k else 0)
+
+
+max_pool_forward = _compile(_max_pool_forward)
+max_pool_backward = _compile(_max_pool_backward)
+max_pool_gather = _compile(_max_pool_gather)

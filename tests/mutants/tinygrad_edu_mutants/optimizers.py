@@ -1,0 +1,1 @@
+from tinygrad_edu import hookimpl  # noqa: F401

@@ -1,0 +1,135 @@
+"""The optional numba plugin (plugins/tinygrad-edu-numba): its kernels compute exactly what the
+standard relu and max pooling compute, and they are cached on disk. Skipped without numba."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="numba is not installed: the optional tinygrad-edu-numba "
+                                    "plugin cannot be tested (pip install numba)")
+nc = pytest.importorskip("tinygrad_edu_numba.components",
+                         reason="the tinygrad-edu-numba plugin is not installed "
+                                "(pip install -e ./plugins/tinygrad-edu-numba)")
+
+from tinygrad_edu import registry  # noqa: E402
+from tinygrad_edu.components import Component  # noqa: E402
+from tinygrad_edu.tensor import Tensor  # noqa: E402
+from tinygrad_edu.testing.differential import check_replacement  # noqa: E402
+from tinygrad_edu_plugins import activations as standard_activations  # noqa: E402
+from tinygrad_edu_plugins import layers as standard_layers  # noqa: E402
+
+EXAMPLES = 15
+
+
+def registered(hook):
+    """The plugin's own Component records, as its hook returns them."""
+    return {c.name: c for c in hook()}
+
+
+def standard(kind, name):
+    """The standard component (the plugin's replacement is not asked for)."""
+    hook = {"activation": standard_activations.register_activations,
+            "layer": standard_layers.register_layers}[kind]
+    comp = registered(hook)[name]
+    comp.kind, comp.plugin = kind, "standard"
+    return comp
+
+
+def replacement(kind, name):
+    hook = {"activation": nc.register_activations, "layer": nc.register_layers}[kind]
+    comp = registered(hook)[name]
+    comp.kind, comp.plugin = kind, "tinygrad_edu_numba"
+    return comp
+
+
+def test_the_components_declare_what_they_replace():
+    assert replacement("activation", "relu").replaces == "relu"
+    pool = replacement("layer", "maxpool2d")
+    assert pool.replaces == "maxpool2d" and "max_pool2d" in pool.aliases
+
+
+@pytest.mark.parametrize("kind, name", [("activation", "relu"), ("layer", "maxpool2d")])
+def test_the_replacement_agrees_with_the_standard(kind, name):
+    report = check_replacement(replacement(kind, name), standard(kind, name),
+                               max_examples=EXAMPLES)
+    assert report.ok, report.describe()
+
+
+def conv_like(shape=(4, 6, 8, 3), seed=0, dtype=np.float32):
+    """An (N, C, H, W) array in a convolution's memory layout (channels last), with ties and
+    zeros (values on a grid)."""
+    rng = np.random.default_rng(seed)
+    N, H, W, C = shape
+    return (rng.integers(-3, 4, (N, H, W, C)) / 2).astype(dtype).transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("kernel_size, stride, padding, H, W", [
+    (2, 2, 0, 6, 8), (3, 2, 1, 7, 9), (3, 1, 0, 5, 6), (2, 3, 1, 6, 9)])
+def test_relu_then_pooling_on_a_conv_layout_matches_the_standard(kernel_size, stride, padding,
+                                                                  H, W):
+    x = conv_like((4, H, W, 3))
+    gy = None
+    results = []
+    for relu, pool in ((standard_activations.relu, standard_layers.MaxPool2d),
+                       (nc.relu, nc.MaxPool2d)):
+        xt = Tensor(x, requires_grad=True)
+        y = pool(kernel_size, stride=stride, padding=padding)(relu(xt))
+        gy = np.arange(y.data.size, dtype=x.dtype).reshape(y.shape) if gy is None else gy
+        y.backward(Tensor(gy))
+        results.append((y.data, xt.grad.data))
+    (y_std, g_std), (y_new, g_new) = results
+    np.testing.assert_array_equal(y_new, y_std)
+    np.testing.assert_array_equal(g_new, g_std)
+    # the gradient keeps the input's memory layout (what the next backward reads fastest)
+    assert g_new.strides == g_std.strides or g_new.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def test_inputs_the_kernels_do_not_take_go_to_the_standard_code():
+    x = np.arange(-8, 8, dtype=np.int64).reshape(1, 1, 4, 4)
+    np.testing.assert_array_equal(nc.MaxPool2d(2)(Tensor(x)).data,
+                                  standard_layers.MaxPool2d(2)(Tensor(x)).data)
+    np.testing.assert_array_equal(nc.relu(Tensor(x)).data, np.maximum(x, 0))
+    strided = np.linspace(-1, 1, 24).reshape(4, 6)[:, ::2]     # not contiguous in any order
+    np.testing.assert_array_equal(nc.relu(strided).data, np.maximum(strided, 0))
+    with pytest.raises(ValueError, match=r"MaxPool2d.*\(N, C, H, W\)"):
+        nc.MaxPool2d(2)(Tensor(np.zeros((2, 4, 4))))
+
+
+def test_gradients_of_gradients_go_through_the_adjoint_kernels():
+    """d/d(gy) of <dx(gy), v> is the gather of v at the maxima, for both implementations."""
+    x = conv_like((2, 5, 5, 2), dtype=np.float64)
+    out = []
+    for pool in (standard_layers.MaxPool2d(3, stride=2, padding=1), nc.MaxPool2d(3, stride=2,
+                                                                                 padding=1)):
+        xt = Tensor(x, requires_grad=True)
+        y = pool(xt)
+        gy = Tensor(np.ones(y.shape), requires_grad=True)
+        y.backward(gy, create_graph=True)
+        v = np.linspace(-1, 1, x.size).reshape(x.shape)
+        (xt.grad * Tensor(v)).sum().backward()
+        out.append(gy.grad.data)
+    np.testing.assert_array_equal(out[1], out[0])
+
+
+def test_compiled_kernels_are_cached_on_disk(tmp_path):
+    """The first process compiles and writes the cache; a second one loads it (no compile)."""
+    script = textwrap.dedent("""
+        import numpy as np
+        from tinygrad_edu_numba import kernels
+        x = np.linspace(-1, 1, 1000, dtype=np.float32)
+        kernels.relu_forward[0](x, np.empty_like(x))
+        stats = kernels.relu_forward[0].stats
+        print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, timeout=240) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    hits, misses = zip(*(map(int, run.stdout.split()) for run in runs))
+    assert misses[0] >= 1 and hits[0] == 0, "the first run should compile"
+    assert hits[1] >= 1 and misses[1] == 0, "the second run should load the cached kernel"
+    assert any(tmp_path.rglob("*.nbc")), "no cache file was written"
