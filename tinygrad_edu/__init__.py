@@ -16,6 +16,7 @@ from tinygrad_edu.anomaly import AnomalyError, detect_anomaly, is_anomaly_enable
 from tinygrad_edu.autograd import grad
 from tinygrad_edu.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_edu.components import Check, Component, InitializerCheck, OptimizerCheck
+from tinygrad_edu.explain import explain  # noqa: F401  (the function; the package stays importable)
 from tinygrad_edu.function import Function
 from tinygrad_edu.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from tinygrad_edu.hookspecs import hookimpl

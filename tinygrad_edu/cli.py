@@ -9,6 +9,7 @@
     tinygrad-edu check --plugin DIST        ... over what one plugin or distribution registers
     tinygrad-edu reproduce [NAME ...]       the experiment scripts in examples/ (--quick: seconds)
     tinygrad-edu graph --model mlp          the computation graph of one training step, as DOT
+    tinygrad-edu graph --html step.html     ... as a page stepping through backward (--png: a picture)
 
 Every command has ``--help``. An error is one line on stderr (``--debug`` or
 ``TINYGRAD_EDU_DEBUG=1`` adds the traceback), and the exit status says what happened:
@@ -260,18 +261,47 @@ def cmd_graph(args) -> int:
     from tinygrad_edu.models import get_model
 
     model = get_model(args.model, input_shape=(1, 28, 28), num_classes=10, seed=0)
-    shape = (args.batch, 1, 28, 28)
-    x = Tensor(np.zeros(shape, np.float32), name="x")
     for name, p in model.named_parameters():
         p.name = name
+    title = f"{args.model}: one training step's graph"
+    if args.html or args.png:
+        return _explain_step(args, model, title)
+    x = Tensor(np.zeros((args.batch, 1, 28, 28), np.float32), name="x")
     loss = registry.get("loss", "softmax_cross_entropy")(model(x), np.zeros(args.batch, np.int64))
     loss.name = "loss"
-    title = f"{args.model}: one training step's graph"
     if args.out:
         path = save_dot(loss, args.out, title=title)
         print(f"wrote {path}; render it with: dot -Tpng {path} -o {Path(path).with_suffix('.png')}")
     else:
         sys.stdout.write(to_dot(loss, title=title))
+    return 0
+
+
+def _explain_step(args, model, title) -> int:
+    """``graph --html/--png``: one step on the first ``--batch`` images of the embedded MNIST
+    sample, explained (backward recorded, layers grouped by the Module that made them)."""
+    import numpy as np
+
+    from tinygrad_edu import Tensor, registry
+    from tinygrad_edu.data.mnist import load_sample
+    from tinygrad_edu.explain import describe, record_modules
+
+    sample = load_sample()
+    if args.batch > len(sample.x_train):
+        raise UsageError(f"--batch: the embedded sample has {len(sample.x_train)} training images")
+    images = (sample.x_train[:args.batch] / np.float32(255)).astype(np.float32)
+    x = Tensor(images.reshape(args.batch, 1, 28, 28), name="x")
+    labels = sample.t_train[:args.batch].astype(np.int64)
+    with record_modules() as calls:
+        loss = registry.get("loss", "softmax_cross_entropy")(model(x), labels)
+    loss.name = "loss"
+    data = describe(loss, modules=calls, title=f"{title} (batch {args.batch})")
+    if args.html:
+        from tinygrad_edu.explain.html import save_html
+        print(f"wrote {save_html(data, args.html)}: open it in a browser (it needs nothing else)")
+    if args.png:
+        from tinygrad_edu.explain.png import save_png
+        print(f"wrote {save_png(data, args.png)}")
     return 0
 
 
@@ -339,13 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", metavar="DIR", default=None, help="the folder holding the scripts")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("graph", help="print the computation graph of a model as Graphviz DOT",
+    p = sub.add_parser("graph", help="the computation graph of a model: DOT, an explain page or a PNG",
                        description="Build a model, run one forward pass and the loss on a small batch, and "
-                                   "print (or save) the graph behind the loss as Graphviz DOT text.")
+                                   "print (or save) the graph behind the loss as Graphviz DOT text; "
+                                   "--html writes a self-contained page that steps through backward, "
+                                   "--png the same layout as a picture.")
     p.add_argument("--model", type=NameChoices("model"), choices=NameChoices("model"), metavar="NAME",
                    default="mlp", help="the model (default: mlp), any registered one: %(choices)s")
     p.add_argument("--batch", type=_positive_int, default=2, help="batch size of the example input")
     p.add_argument("--out", metavar="FILE", default=None, help="write the DOT text to FILE")
+    p.add_argument("--html", metavar="FILE", default=None,
+                   help="write the explain page of one step on real MNIST images: values, gradients, "
+                        "a step-through of backward (one file, no network)")
+    p.add_argument("--png", metavar="FILE", default=None, help="draw the same layout as a PNG picture")
     p.set_defaults(func=cmd_graph)
     for command_parser in sub.choices.values():   # `tinygrad-edu COMMAND --debug` as well
         command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
