@@ -115,7 +115,7 @@ def describe(loss: Tensor, modules=None, title: str | None = None) -> dict:
     index = {id(t): i for i, t in enumerate(tensors)}
     edges = []                                   # (input node, output node, input slot)
     for i, t in enumerate(tensors):
-        if t._ctx is not None and t._ctx.inputs is not None:
+        if t._ctx is not None and t._ctx.inputs:          # () or None once released
             edges.extend((index[id(x)], i, slot) for slot, x in enumerate(t._ctx.inputs))
     calls = [modules.call_of(t._ctx) if modules is not None and t._ctx is not None else None
              for t in tensors]
