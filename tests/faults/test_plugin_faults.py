@@ -223,7 +223,7 @@ def _interrupt_while_importing(site: Path, command: list[str]) -> subprocess.Com
 def test_a_real_ctrl_c_while_loading_plugins_still_interrupts_the_cli(site):
     result = _interrupt_while_importing(site, [sys.executable, "-m", "tinygrad_edu", "plugins"])
     assert result.returncode == 130
-    assert result.stderr.strip().splitlines() == ["tinygrad-edu: interrupted"]
+    assert result.stderr.strip().splitlines() == ["tinygrad-edu plugins: interrupted (Ctrl-C)"]   # the CLI names the command
     assert "quarantined" not in result.stdout
 
 
