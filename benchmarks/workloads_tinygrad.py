@@ -27,7 +27,20 @@ def version() -> str:
 
 
 def set_threads(n: int) -> dict:
-    return {}   # numpy's BLAS threads are set by run.py (environment + threadpoolctl)
+    """numpy's BLAS threads are set by run.py (environment + threadpoolctl); numba's pool (the
+    optional plugin) here. Also reports which implementation of relu and maxpool2d is active."""
+    info = {"relu": _implementation("activation", "relu"),
+            "maxpool2d": _implementation("layer", "maxpool2d")}
+    if "numba" in (info["relu"] + info["maxpool2d"]):
+        import numba
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        info["numba_threads"] = numba.get_num_threads()
+    return info
+
+
+def _implementation(kind: str, name: str) -> str:
+    from tinygrad_edu import registry
+    return registry.get_component(kind, name).plugin
 
 
 def simple_convnet(init: str = "book"):
@@ -58,6 +71,28 @@ def workload_A(quick: bool) -> Workload:
     x, t = random_batch()
     return Workload(_train_step(model, optim.SGD(model.parameters(), lr=0.01), x, t), per=1,
                     unit="step")
+
+
+def workload_A_bound(quick: bool) -> Workload:
+    """A's lower bound: only the matrix products of one SimpleConvNet training step, on their
+    real shapes and memory layouts (float32, batch 100, im2col's transposed col):
+    forward  col (57600, 26) @ [W | b].T (26, 30), x (100, 4320) @ W1, h (100, 100) @ W2;
+    backward dY.T (30, 57600) @ col, dH @ W1.T, x.T @ dH, dO @ W2.T, h.T @ dO
+    (the first layer's input needs no gradient: no product for it)."""
+    rng = np.random.default_rng(0)
+
+    def f32(*shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    col = np.ascontiguousarray(f32(26, 57600)).T          # im2col's layout: a transposed view
+    wb, dY = f32(30, 26), f32(57600, 30)
+    x, W1, dH = f32(100, 4320), f32(4320, 100), f32(100, 100)
+    h, W2, dO = f32(100, 100), f32(100, 10), f32(100, 10)
+
+    def run():
+        col @ wb.T, x @ W1, h @ W2
+        dY.T @ col, dH @ W1.T, x.T @ dH, dO @ W2.T, h.T @ dO
+    return Workload(run, per=1, unit="step")
 
 
 def workload_B(quick: bool) -> Workload:

@@ -1,8 +1,8 @@
-"""Plumbing shared by the experiment scripts: the command line, MNIST, the results file, and
-the plain 5-layer network that experiments 1 and 2 train (as the book's ``common/`` folder
-holds its ``MultiLayerNet``).
+"""Plumbing shared by the experiment scripts: the command line, MNIST and the results file.
 
-Nothing here is an experiment; each ``exN_*.py`` script holds its own training loop.
+Nothing here is an experiment; each ``exN_*.py`` script holds its own training loop. The
+networks they train are the package's (``tinygrad_edu.models.MultiLayerNet`` and
+``SimpleConvNet``), and accuracy is ``tinygrad_edu.train.accuracy``.
 
 Every script takes the same options:
 
@@ -29,8 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_edu import Tensor, nn, no_grad
-from tinygrad_edu import functional as F
 from tinygrad_edu.atomic import atomic_write
 from tinygrad_edu.data import load_mnist, preprocess
 
@@ -69,35 +67,6 @@ def mnist(args, flatten: bool = True):
     x_test, t_test = preprocess(data.x_test, data.t_test, flatten=flatten)
     print(f"data: {data.source}")
     return x_train, t_train, x_test, t_test, data.source
-
-
-def accuracy(model, x, t, batch_size: int = 1000) -> float:
-    """The fraction of images whose largest score is the right class (model in eval mode)."""
-    was_training = model.training
-    model.eval()
-    correct = 0
-    with no_grad():
-        for start in range(0, len(x), batch_size):
-            scores = model(Tensor(x[start:start + batch_size])).data
-            correct += int((scores.argmax(axis=1) == t[start:start + batch_size]).sum())
-    model.train(was_training)
-    return correct / len(x)
-
-
-class MultiLayerNet(nn.Module):
-    """Affine → ReLU, four times, then Affine: the book's 5-layer MultiLayerNet, define-by-run.
-    ``weight_init`` is what nn.Linear accepts (a std or an initializer's name); ``seed`` fixes
-    the initial weights, so two networks with the same seed start from the same point."""
-
-    def __init__(self, sizes=(784, 100, 100, 100, 100, 10), weight_init="he", seed=0):
-        super().__init__()
-        rng = np.random.default_rng(seed)
-        self.layers = [nn.Linear(m, n, weight_init=weight_init, rng=rng) for m, n in zip(sizes, sizes[1:])]
-
-    def forward(self, x):
-        for layer in self.layers[:-1]:
-            x = F.relu(layer(x))
-        return self.layers[-1](x)
 
 
 def loss_curve_row(label: str, losses, seconds: float, width: int = 15) -> dict:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however
 import _common  # noqa: E402
 from tinygrad_edu import Tensor, nn, no_grad, optim, registry  # noqa: E402
 from tinygrad_edu import functional as F  # noqa: E402
+from tinygrad_edu.models import MultiLayerNet  # noqa: E402
 from tinygrad_edu.plots import new_figure, plot_lines, save_figure  # noqa: E402
 
 NAME = "ex1_weight_init"
@@ -127,7 +128,7 @@ def draw_histograms(rows, path, title):
 
 def train_losses(weight_init, x_train, t_train, iterations, batch_size, seed, lr=0.01):
     """Training loss per iteration with SGD; every initialisation sees the same mini-batches."""
-    model = _common.MultiLayerNet(weight_init=weight_init, seed=seed)   # 784 → 100 ×4 → 10, ReLU
+    model = MultiLayerNet(784, [100] * 4, 10, weight_init=weight_init, seed=seed)   # ReLU
     optimizer = optim.SGD(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed + 1)
     losses = []

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however
 import _common  # noqa: E402
 from tinygrad_edu import Parameter, Tensor, registry  # noqa: E402
 from tinygrad_edu import functional as F  # noqa: E402
+from tinygrad_edu.models import MultiLayerNet  # noqa: E402
 from tinygrad_edu.plots import plot_lines, plot_trajectories  # noqa: E402
 
 NAME = "ex2_optimizers"
@@ -168,7 +169,7 @@ def trajectory(optimizer_class, lr, steps=30, start=(-7.0, 2.0)):
 def train_losses(optimizer_class, lr, x_train, t_train, iterations, batch_size, seed):
     """Training loss per iteration; every optimizer starts from the same weights and sees the
     same mini-batches (drawn with replacement, as in the book)."""
-    model = _common.MultiLayerNet(seed=seed)   # 784 → 100 ×4 → 10, ReLU, He initial weights
+    model = MultiLayerNet(784, [100] * 4, 10, seed=seed)   # ReLU, He initial weights
     optimizer = optimizer_class(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed + 1)
     losses = []

@@ -21,45 +21,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however this is run
 
 import _common  # noqa: E402
-from tinygrad_edu import Tensor, nn, optim  # noqa: E402
+from tinygrad_edu import Tensor, optim  # noqa: E402
 from tinygrad_edu import functional as F  # noqa: E402
 from tinygrad_edu.data import DataLoader  # noqa: E402
+from tinygrad_edu.models import MultiLayerNet  # noqa: E402
 from tinygrad_edu.plots import new_figure, save_figure  # noqa: E402
+from tinygrad_edu.train import accuracy  # noqa: E402
 
 NAME = "ex3_overfitting"
-
-
-class MultiLayerNet(nn.Module):
-    """(Affine → ReLU → Dropout) × len(hidden), then Affine. With ``dropout=0`` there is no
-    Dropout layer at all."""
-
-    def __init__(self, hidden=(100,) * 6, dropout=0.0, seed=0):
-        super().__init__()
-        rng = np.random.default_rng(seed)
-        sizes = (784, *hidden, 10)
-        self.layers = [nn.Linear(m, n, weight_init="he", rng=rng) for m, n in zip(sizes, sizes[1:])]
-        self.dropout = nn.Dropout(dropout, rng=rng) if dropout else None
-
-    def forward(self, x):
-        for layer in self.layers[:-1]:
-            x = F.relu(layer(x))
-            if self.dropout is not None:
-                x = self.dropout(x)   # does nothing in eval mode
-        return self.layers[-1](x)
-
-    def weights(self):
-        return [layer.W for layer in self.layers]
 
 
 def run(x_train, t_train, x_test, t_test, epochs, eval_every, weight_decay=0.0, dropout=0.0,
         lr=0.01, batch_size=100, seed=0):
     """Train and return the accuracies: ``{"epoch": [...], "train_acc": [...], "test_acc": [...]}``."""
-    model = MultiLayerNet(dropout=dropout, seed=seed)
+    # (Affine -> ReLU -> Dropout) x 6, then Affine; no Dropout layer at all when dropout == 0
+    model = MultiLayerNet(784, [100] * 6, 10, weight_init="he", weight_decay=weight_decay,
+                          dropout=dropout, seed=seed)
     optimizer = optim.SGD(model.parameters(), lr=lr)
     loader = DataLoader(x_train, t_train, batch_size=batch_size, shuffle=True, seed=seed + 1)
     history = {"epoch": [], "train_acc": [], "test_acc": []}
@@ -68,14 +48,14 @@ def run(x_train, t_train, x_test, t_test, epochs, eval_every, weight_decay=0.0, 
         for x, t in loader:
             loss = F.softmax_cross_entropy(model(Tensor(x)), t)
             if weight_decay:
-                loss = loss + 0.5 * weight_decay * sum((W * W).sum() for W in model.weights())
+                loss = loss + model.regularization()     # 0.5 * weight_decay * sum of W**2
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         if epoch % eval_every == 0 or epoch in (1, epochs):
             history["epoch"].append(epoch)
-            history["train_acc"].append(_common.accuracy(model, x_train, t_train))
-            history["test_acc"].append(_common.accuracy(model, x_test, t_test))
+            history["train_acc"].append(accuracy(model, x_train, t_train))
+            history["test_acc"].append(accuracy(model, x_test, t_test))
     return history
 
 

@@ -43,34 +43,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however this is run
 
 import _common  # noqa: E402
-from tinygrad_edu import Tensor, nn, optim, schedules  # noqa: E402
+from tinygrad_edu import Tensor, optim, schedules  # noqa: E402
 from tinygrad_edu import functional as F  # noqa: E402
 from tinygrad_edu.data import DataLoader  # noqa: E402
 from tinygrad_edu.plots import new_figure, plot_history, save_figure  # noqa: E402
+from tinygrad_edu.models import SimpleConvNet  # noqa: E402
 from tinygrad_edu.serialization import save_params  # noqa: E402
+from tinygrad_edu.train import accuracy  # noqa: E402
 
 NAME = "ex5_simple_convnet"
 #: The training recipes of --recipe: Adam's learning rate, the default number of epochs, and
 #: whether the learning rate decays to 0 by a cosine schedule over those epochs.
 RECIPES = {"book": {"lr": 0.001, "epochs": 20, "cosine": False},
            "fast": {"lr": 0.002, "epochs": 5, "cosine": True}}
-
-
-class SimpleConvNet(nn.Module):
-    """conv (30 5x5 filters) → ReLU → max pool 2x2 → affine 100 → ReLU → affine 10."""
-
-    def __init__(self, filters=30, hidden=100, classes=10, weight_init="he", seed=0):
-        super().__init__()
-        rng = np.random.default_rng(seed)
-        self.conv = nn.Conv2d(1, filters, 5, weight_init=weight_init, rng=rng)    # (N, 30, 24, 24)
-        self.pool = nn.MaxPool2d(2)                                                # (N, 30, 12, 12)
-        self.fc1 = nn.Linear(filters * 12 * 12, hidden, weight_init=weight_init, rng=rng)
-        self.fc2 = nn.Linear(hidden, classes, weight_init=weight_init, rng=rng)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv(x)))
-        x = F.relu(self.fc1(x.reshape(x.shape[0], -1)))
-        return self.fc2(x)
 
 
 def main(argv=None):
@@ -104,8 +89,9 @@ def main(argv=None):
     print(f"training on {len(x_train):,} images, testing on {len(x_test):,} "
           f"({'the full MNIST' if full_mnist else 'NOT the full MNIST: numbers are not comparable with the book'})")
 
+    # conv (30 5x5 filters) -> ReLU -> max pool 2x2 -> affine 100 -> ReLU -> affine 10
     model = SimpleConvNet(weight_init=weight_init, seed=args.seed)
-    filters_before = model.conv.W.data.copy()
+    filters_before = model.conv1.W.data.copy()
     optimizer = optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(x_train, t_train, batch_size=100, shuffle=True, seed=args.seed + 1)
     # the learning rate of each iteration: fixed (book), or cosine decay to 0 over all epochs
@@ -131,7 +117,7 @@ def main(argv=None):
             history["loss"].append(loss.item())
         train_seconds += watch() - epoch_start
         history["train_seconds"].append(train_seconds)
-        test_acc = _common.accuracy(model, x_test, t_test, batch_size=500)
+        test_acc = accuracy(model, x_test, t_test, batch_size=500)
         history["epochs"].append(epoch)
         history["test_acc"].append(test_acc)
         history["seconds"].append(watch())
@@ -146,7 +132,7 @@ def main(argv=None):
             break
     seconds = watch()
     history["train_acc"] = [None] * (len(history["epochs"]) - 1) + [
-        _common.accuracy(model, x_train, t_train, batch_size=500)]
+        accuracy(model, x_train, t_train, batch_size=500)]
     final = history["test_acc"][-1]
     if args.until is not None and reached is None:
         print(f"did NOT reach {args.until:.1%} in {len(history['epochs'])} epoch(s); best test accuracy "
@@ -157,7 +143,7 @@ def main(argv=None):
         print("note: this is not the full MNIST, so it is not comparable with the book's 98.9%; "
               "pass --data <folder with the four MNIST files> for that")
 
-    filters_after = model.conv.W.data.copy()
+    filters_after = model.conv1.W.data.copy()
     figures = [draw_filters({"before training": filters_before, "after training": filters_after,
                              "after − before (what was learned)": filters_after - filters_before},
                             args.out / "filters.png"),

@@ -39,15 +39,16 @@ def _offline_data(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("TINYGRAD_EDU_OFFLINE", "1")
 
 
-def run_script(name, cwd):
-    """Run tests/book_scripts/<name> in a fresh interpreter in ``cwd``; return its stdout."""
+def run_script(name, cwd, with_stderr=False):
+    """Run tests/book_scripts/<name> in a fresh interpreter in ``cwd``; return its stdout
+    (and stderr)."""
     env = dict(os.environ)
     # one BLAS thread: the matrices are small, and spinning threads on a shared machine are slow
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, str(SCRIPTS / name)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
+    return (proc.stdout, proc.stderr) if with_stderr else proc.stdout
 
 
 def parse_diffs(out):
@@ -71,8 +72,9 @@ def test_script_gradient_method(tmp_path):
 
 
 def test_script_two_layer_net_gradient_check(tmp_path):
-    out = run_script("ch05_gradient_check.py", tmp_path)
-    assert out.splitlines()[0].startswith("load_mnist: using embedded MNIST sample")
+    out, err = run_script("ch05_gradient_check.py", tmp_path, with_stderr=True)
+    # which data was used goes to stderr: stdout is what the book's code prints
+    assert "load_mnist: using embedded MNIST sample" in err and "load_mnist" not in out
     diffs = parse_diffs(out)
     assert set(diffs) == {"W1", "b1", "W2", "b2"}
     assert all(d < 1e-7 for d in diffs.values()), diffs
@@ -122,9 +124,7 @@ def test_script_batch_norm_gradient_check(tmp_path):
 
 def test_script_trainer_prints_the_books_lines(tmp_path):
     out = run_script("ch06_overfit_dropout_batchnorm.py", tmp_path)
-    lines = out.splitlines()
-    assert lines[0].startswith("load_mnist: using ")
-    body = lines[1:]
+    body = out.splitlines()
     losses = [float(m.group(1)) for line in body if (m := re.fullmatch(
         rf"train loss:({FLOAT})", line))]
     epochs = [(int(m.group(1)), float(m.group(2)), float(m.group(3))) for line in body
@@ -646,8 +646,9 @@ def test_load_mnist_arrays_like_the_book(capsys, monkeypatch):
     monkeypatch.setattr(book_mnist, "_announced", set())
     (x_train, t_train), (x_test, t_test) = book.load_mnist()
     (x2, t2), _ = book.load_mnist(normalize=False, flatten=False, one_hot_label=True)
-    out = capsys.readouterr().out
-    assert out.count("load_mnist: using embedded MNIST sample") == 1   # said once
+    captured = capsys.readouterr()
+    assert captured.err.count("load_mnist: using embedded MNIST sample") == 1   # said once
+    assert captured.out == ""                         # stdout is the script's own
     assert "sample" in book_mnist.last_source
     assert x_train.dtype == np.float32 and x_train.shape == (10000, 784)
     assert 0.0 <= x_train.min() and x_train.max() == 1.0
@@ -663,4 +664,263 @@ def test_load_mnist_full_data_says_so(capsys, monkeypatch):
     monkeypatch.setattr(book_mnist, "_announced", set())
     (x_train, t_train), (x_test, t_test) = book.load_mnist(root=FULL_MNIST)
     assert x_train.shape == (60000, 784) and x_test.shape == (10000, 784)
-    assert "full MNIST" in capsys.readouterr().out
+    assert "full MNIST" in capsys.readouterr().err
+
+
+# ================================================================ what the repository's scripts rely on
+
+
+def test_softmax_with_loss_takes_labels_of_shape_n_by_1():
+    """ch07/gradient_check.py passes T = np.array([1]).reshape((1, 1))."""
+    rng = np.random.default_rng(0)
+    for n in (1, 3):
+        logits = rng.standard_normal((n, 10))
+        labels = rng.integers(0, 10, n)
+        flat, column = book.SoftmaxWithLoss(), book.SoftmaxWithLoss()
+        assert column.forward(logits, labels.reshape(n, 1)) == pytest.approx(
+            flat.forward(logits, labels), rel=1e-12)
+        np.testing.assert_allclose(column.backward(), flat.backward(), rtol=1e-12)
+
+
+def test_simple_convnet_gradient_check_with_one_label_in_a_column():
+    np.random.seed(0)
+    net = book.SimpleConvNet(input_dim=(1, 6, 6), conv_param={'filter_num': 3, 'filter_size': 3,
+                                                             'pad': 0, 'stride': 1},
+                             hidden_size=5, output_size=10, weight_init_std=0.01)
+    X = np.random.rand(36).reshape((1, 1, 6, 6))
+    T = np.array([1]).reshape((1, 1))
+    grad_num, grad = net.numerical_gradient(X, T), net.gradient(X, T)
+    for key in grad_num:
+        assert np.abs(grad_num[key] - grad[key]).mean() < 1e-8, key
+    # the loss is that of label 1
+    assert net.loss(X, T) == pytest.approx(net.loss(X, np.array([1])))
+
+
+def test_convolution_and_affine_take_a_scalar_bias():
+    """ch07/apply_filter.py: Convolution(w, b=0) on a float32 image, w float64."""
+    rng = np.random.default_rng(0)
+    img = rng.random((1, 1, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((1, 1, 5, 5))
+    conv = book.Convolution(w, 0)
+    out = conv.forward(img)
+    np.testing.assert_allclose(out, naive_conv2d(img.astype(np.float64), w, np.zeros(1), 1, 0),
+                               rtol=1e-6, atol=1e-6)
+    assert out.shape == (1, 1, 5, 4) and conv.b == 0           # the user's b stays as given
+    conv.backward(np.ones_like(out))
+    np.testing.assert_allclose(conv.db, [out.size])             # d/db of sum = count
+    affine = book.Affine(np.eye(3), 1.5)
+    np.testing.assert_allclose(affine.forward(np.ones((2, 3))), np.full((2, 3), 2.5))
+    with pytest.raises(ValueError, match=r"Convolution: b of shape \(2,\) does not broadcast "
+                                         r"to \(1,\)"):
+        book.Convolution(w, np.zeros(2, dtype=int)).forward(img)
+    with pytest.raises(TypeError, match="b must be a float numpy array or a number"):
+        book.Convolution(w, "0").forward(img)
+
+
+def test_one_sgd_updates_two_different_networks():
+    """ch06/batch_norm_test.py updates a network with BatchNorm and one without by one SGD."""
+    np.random.seed(0)
+    bn_net = book.MultiLayerNetExtend(6, [5, 5], 3, use_batchnorm=True)
+    net = book.MultiLayerNetExtend(6, [4], 3)
+    optimizer = book.SGD(lr=0.1)
+    x, t = np.random.rand(8, 6), np.random.randint(0, 3, 8)
+    for _ in range(2):
+        for network in (bn_net, net, bn_net):
+            before = {k: v.copy() for k, v in network.params.items()}
+            grads = network.gradient(x, t)
+            optimizer.update(network.params, grads)
+            for key in network.params:
+                np.testing.assert_allclose(network.params[key], before[key] - 0.1 * grads[key],
+                                           rtol=1e-12, err_msg=key)
+    # an optimizer with state still refuses a different model: its state belongs to the first
+    momentum = book.Momentum()
+    momentum.update(bn_net.params, bn_net.gradient(x, t))
+    with pytest.raises(KeyError, match="create a new optimizer"):
+        momentum.update(net.params, net.gradient(x, t))
+
+
+def test_layers_see_replaced_weight_arrays():
+    """The chapters' own load_params assign ``layers[key].W = params[...]``."""
+    np.random.seed(0)
+    net = book.SimpleConvNet(input_dim=(1, 8, 8), conv_param={'filter_num': 2, 'filter_size': 3,
+                                                             'pad': 0, 'stride': 1},
+                             hidden_size=4, output_size=3)
+    x = np.random.rand(2, 1, 8, 8)
+    other = book.SimpleConvNet(input_dim=(1, 8, 8), conv_param={'filter_num': 2,
+                                                               'filter_size': 3, 'pad': 0,
+                                                               'stride': 1},
+                               hidden_size=4, output_size=3, weight_init_std=1.0)
+    for key, value in other.params.items():
+        net.params[key] = value
+    for i, key in enumerate(['Conv1', 'Affine1', 'Affine2']):
+        net.layers[key].W = net.params['W' + str(i + 1)]
+        net.layers[key].b = net.params['b' + str(i + 1)]
+    np.testing.assert_allclose(net.predict(x), other.predict(x), rtol=1e-12)
+
+
+def test_half_float_inputs_and_parameters():
+    """ch08/half_float_network.py rounds the parameters to float16 in place and feeds float16
+    images; the accuracy is that of the rounded values."""
+    np.random.seed(0)
+    net = book.SimpleConvNet(input_dim=(1, 8, 8), conv_param={'filter_num': 2, 'filter_size': 3,
+                                                             'pad': 0, 'stride': 1},
+                             hidden_size=6, output_size=4, weight_init_std=0.3)
+    x, t = np.random.rand(20, 1, 8, 8), np.random.randint(0, 4, 20)
+    for param in net.params.values():
+        param[...] = param.astype(np.float16)
+    scores16 = net.predict(x.astype(np.float16))
+    scores = net.predict(x.astype(np.float16).astype(np.float64))
+    np.testing.assert_allclose(scores16, scores, rtol=1e-2, atol=1e-2)
+    assert net.accuracy(x.astype(np.float16), t, batch_size=7) == net.accuracy(
+        x.astype(np.float16).astype(np.float64), t, batch_size=7)
+
+
+# ================================================================ load_params checks everything first
+
+
+def _snapshot(net):
+    return {key: value.copy() for key, value in net.params.items()}
+
+
+@pytest.mark.parametrize("bad,message", [
+    (np.full((5, 4), "0.1"), r"W1: holds <U3 values, not real numbers"),
+    (np.full((5, 4), np.nan), r"W1: 20 of its values are NaN or infinite"),
+    (np.array([[np.inf] * 4] + [[0.0] * 4] * 4), r"W1: 4 of its values are NaN or infinite"),
+    (np.ones((5, 4), dtype=complex), r"W1: holds complex128 values"),
+    (np.ones((5, 4), dtype=bool), r"W1: holds bool values"),
+    ("W1", r"W1: holds str values"),
+])
+def test_load_params_refuses_non_numbers_and_changes_nothing(tmp_path, bad, message):
+    np.random.seed(0)
+    net, donor = book.TwoLayerNet(5, 4, 3), book.TwoLayerNet(5, 4, 3)
+    params = {key: value.copy() + 1.0 for key, value in donor.params.items()}
+    params["W1"] = bad                                   # W2 after it is fine, and different
+    path = tmp_path / "bad.pkl"
+    with open(path, "wb") as f:
+        pickle.dump(params, f)
+    before = _snapshot(net)
+    with pytest.raises(ValueError, match=rf"load_params: .*bad\.pkl.*nothing was loaded.*{message}"):
+        net.load_params(path)
+    for key in before:
+        np.testing.assert_array_equal(net.params[key], before[key], err_msg=key)
+
+
+def test_load_params_reports_every_problem_at_once(tmp_path):
+    np.random.seed(0)
+    net = book.TwoLayerNet(5, 4, 3)
+    params = _snapshot(net)
+    params["b1"] = np.full(4, np.nan)
+    params["W2"] = np.ones((3, 3))
+    del params["b2"]
+    np.savez(tmp_path / "bad.npz", **params)
+    with pytest.raises(ValueError) as info:
+        net.load_params(tmp_path / "bad.npz")
+    text = str(info.value)
+    assert "missing: b2" in text and "b1: 4 of its values are NaN" in text
+    assert "W2: the network has shape (4, 3), the file (3, 3)" in text
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_load_params_never_runs_code_from_a_pickle(tmp_path):
+    np.random.seed(0)
+    net = book.TwoLayerNet(5, 4, 3)
+    params = _snapshot(net)
+    params["W1"] = _Evil(tmp_path / "pwned")
+    with open(tmp_path / "params.pkl", "wb") as f:
+        pickle.dump(params, f)
+    before = _snapshot(net)
+    from tinygrad_edu.safe_pickle import UnsafePickleError
+    with pytest.raises(UnsafePickleError, match=r"params\.pkl.*global posix\.system"):
+        net.load_params(tmp_path / "params.pkl")
+    assert not (tmp_path / "pwned").exists()
+    assert all(np.array_equal(net.params[k], before[k]) for k in before)
+
+
+def test_load_params_reads_the_books_published_format(tmp_path):
+    """The repository's params.pkl / deep_convnet_params.pkl: a dict of float64 arrays
+    pickled by numpy 1.x (numpy.core names); integers and float32 are converted to float64."""
+    np.random.seed(0)
+    source = book.DeepConvNet()
+    params = {key: value.copy() for key, value in source.params.items()}
+    params["b8"] = np.arange(10)                          # whole numbers are numbers too
+    data = pickle.dumps(params, protocol=2).replace(b"numpy._core", b"numpy.core")
+    (tmp_path / "deep_convnet_params.pkl").write_bytes(data)
+    net = book.DeepConvNet()
+    b8 = net.params["b8"]
+    net.load_params(tmp_path / "deep_convnet_params.pkl")
+    assert net.params["b8"] is b8 and b8.dtype == np.float64
+    np.testing.assert_array_equal(b8, np.arange(10))
+    x = np.random.rand(2, 1, 28, 28)
+    source.params["b8"][...] = np.arange(10)
+    np.testing.assert_allclose(net.predict(x), source.predict(x), rtol=1e-12)
+
+
+# ================================================================ the repository harness
+
+
+sys.path.insert(0, str(SCRIPTS))
+import book_repo_harness  # noqa: E402
+
+
+def test_harness_redirects_only_imports():
+    source = ("import sys, os\nsys.path.append(os.pardir)\nimport pickle\nimport numpy as np\n"
+              "from dataset.mnist import load_mnist\nfrom common.layers import *\n"
+              "from simple_convnet import SimpleConvNet\nfrom two_layer_net import TwoLayerNet\n"
+              "x = 'from common.util import smooth_curve'\n")
+    out = book_repo_harness.redirect_imports(source, "ch07", keep_local=False)
+    assert out.splitlines() == [
+        "import sys, os", "sys.path.append(os.pardir)",
+        "from tinygrad_edu import safe_pickle as pickle", "import numpy as np",
+        "from tinygrad_edu.book import load_mnist", "from tinygrad_edu.book import *",
+        "from tinygrad_edu.book import SimpleConvNet",
+        "from two_layer_net import TwoLayerNet",          # ch04's network is not the book API's
+        "x = 'from common.util import smooth_curve'"]
+    kept = book_repo_harness.redirect_imports(source, "ch07", keep_local=True)
+    assert "from simple_convnet import SimpleConvNet" in kept
+
+
+def test_harness_compares_words_exactly_and_numbers_within_tolerance():
+    same, where, worst = book_repo_harness.compare_text("loss:2.3025 acc 0.1\n",
+                                                        "loss:2.30250001 acc 0.1\n", 1e-4, 1e-6)
+    assert same and worst < 1e-7
+    same, where, _ = book_repo_harness.compare_text("loss:2.3\n", "loss:2.4\n", 1e-4, 1e-6)
+    assert not same and where == "2.3 vs 2.4"
+    same, where, _ = book_repo_harness.compare_text("test acc:0.9\n", "train acc:0.9\n", 1e-4, 1e-6)
+    assert not same and "line 1" in where
+
+
+BOOK_REPO = os.environ.get("TINYGRAD_EDU_BOOK_REPO")
+
+
+@pytest.mark.skipif(not BOOK_REPO or not FULL_MNIST.is_dir(),
+                    reason="set TINYGRAD_EDU_BOOK_REPO to your copy of "
+                           "oreilly-japan/deep-learning-from-scratch (and have the full MNIST)")
+def test_the_books_repository_scripts(tmp_path):
+    """The quick chapters of the user's copy of the book's repository, end to end (the whole
+    run: python tests/book_scripts/book_repo_harness.py PATH --mnist DIR; see
+    docs/book-scripts.md)."""
+    rc = book_repo_harness.main([BOOK_REPO, "--mnist", str(FULL_MNIST), "--work",
+                                 str(tmp_path), "--only", "ch03", "ch05/gradient_check",
+                                 "ch07/apply_filter", "ch07/gradient_check"])
+    assert rc == 0
+
+
+def test_the_readme_safe_pickle_snippet_runs(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (snippet,) = [s for s in re.findall(r"```python\n(.*?)\n```", readme, flags=re.S)
+                  if "safe_pickle.load(" in s]
+    params = {"W1": np.ones((2, 3)), "b1": np.zeros(3, dtype=np.float32)}
+    with open(tmp_path / "params.pkl", "wb") as f:
+        pickle.dump(params, f)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(snippet, "README.md safe_pickle block", "exec"), namespace)
+    assert namespace["params"].keys() == params.keys()
+    np.testing.assert_array_equal(namespace["params"]["W1"], params["W1"])

@@ -326,3 +326,43 @@ def test_fixtures_and_command_line_option(pytester):
     only = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", "conformance",
                                         "--tinygrad-edu-check", "relu")
     only.assert_outcomes(passed=1, deselected=3)
+
+
+# ---- one plugin or distribution, in worker processes -----------------------------------------
+
+
+def test_run_checks_of_one_plugin_or_distribution():
+    by_plugin = run_checks(plugin="tinygrad_edu_example", max_examples=3)
+    by_distribution = run_checks(plugin="Tinygrad_Edu-Example.Plugin", max_examples=3, jobs=2)
+    assert [r.name for r in by_plugin] == ["layernorm", "softplus", "mish", "lion"]
+    assert [(r.name, r.status) for r in by_plugin] == \
+        [(r.name, r.status) for r in by_distribution]
+    assert {r.plugin for r in run_checks(["relu", "sgd"], plugin="tinygrad-edu",
+                                         max_examples=2)} == {"activations", "optimizers"}
+
+
+def test_run_checks_of_an_unknown_plugin_suggests_one():
+    with pytest.raises(LookupError, match="did you mean 'tinygrad_edu_example'"):
+        run_checks(plugin="tinygrad_edu_exampel")
+
+
+def test_a_quarantined_plugin_fails_the_check_of_its_distribution(monkeypatch):
+    record = PluginRecord(name="tinygrad_edu_example", entry_point="x = y",
+                          distribution="tinygrad-edu-example-plugin", status="quarantined",
+                          stage="import", error="ImportError: boom")
+    monkeypatch.setattr(plugins, "quarantined", lambda: [record])
+    results = run_checks(plugin="tinygrad-edu-example-plugin", kinds=["initializer"])
+    assert [(r.kind, r.status) for r in results] == [("plugin", "failed")]
+    assert "boom" in results[0].message
+
+
+def test_a_loss_declares_its_reduction():
+    def summed(y, t):
+        d = y - Tensor(np.asarray(t, dtype=y.dtype))
+        return (d * d).sum()
+
+    sums = Component("summed", summed, check=Check(reduction="sum"), kind="loss")
+    check_component(sums, max_examples=5)
+    with pytest.raises(ConformanceError) as info:
+        check_component(Component("summed", summed, kind="loss"), max_examples=5)
+    assert info.value.check == "reduction" and "batch given twice" in str(info.value)

@@ -29,13 +29,16 @@ def test_layout_matches_formula():
 
 @st.composite
 def conv_geometry(draw):
-    """(N, C, H, W), FH, FW, stride, pad with an integer output size."""
+    """(N, C, H, W), FH, FW, stride, pad; H and W leave 0 .. stride-1 pixels after the last
+    window (a stride that does not tile the padded input: that border is dropped)."""
     fh, fw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     stride, pad = draw(st.integers(1, 3)), draw(st.integers(0, 2))
     oh, ow = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    H, W = (oh - 1) * stride + fh - 2 * pad, (ow - 1) * stride + fw - 2 * pad
+    rest_h, rest_w = draw(st.integers(0, stride - 1)), draw(st.integers(0, stride - 1))
+    H = (oh - 1) * stride + fh + rest_h - 2 * pad
+    W = (ow - 1) * stride + fw + rest_w - 2 * pad
     if H < 1 or W < 1:
-        H, W, pad = (oh - 1) * stride + fh, (ow - 1) * stride + fw, 0
+        H, W, pad = H + 2 * pad, W + 2 * pad, 0
     N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     return (N, C, H, W), fh, fw, stride, pad
 
@@ -99,8 +102,6 @@ def test_dtype_preserved(dtype):
 def test_errors():
     with pytest.raises(ValueError, match="larger than the padded input"):
         im2col(np.zeros((1, 1, 4, 4)), 5, 5)
-    with pytest.raises(ValueError, match="not an integer"):
-        im2col(np.zeros((1, 1, 6, 6)), 3, 3, stride=2)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         im2col(np.zeros((4, 4)), 3, 3)
     with pytest.raises(ValueError, match="stride"):
@@ -109,3 +110,35 @@ def test_errors():
         col2im(np.zeros((3, 9)), (1, 1, 4, 4), 3, 3)
     assert conv_output_size(28, 5) == 24
     assert conv_output_size(24, 2, stride=2) == 12
+
+
+def test_output_size_takes_the_floor_as_the_book_and_pytorch():
+    # floor((H + 2*pad - FH) / stride) + 1: (6 - 3) / 2 + 1 = 2.5 -> 2 windows, the last
+    # column of the input is reached by none
+    assert conv_output_size(6, 3, stride=2) == 2
+    assert conv_output_size(7, 3, stride=2, pad=1) == 4          # (7 + 2 - 3) / 2 + 1 = 4
+    assert conv_output_size(8, 3, stride=2, pad=1) == 4          # 4.5 -> 4
+    assert conv_output_size(5, 2, stride=3) == 2                 # 2 pixels of 5 dropped
+    assert im2col(np.zeros((1, 1, 6, 6)), 3, 3, stride=2).shape == (4, 9)
+
+
+@given(conv_geometry(), st.integers(0, 2**32 - 1))
+def test_col2im_gives_the_dropped_border_zero(geom, seed):
+    """Pixels that no window reaches (the bottom/right border left over by a stride that does
+    not tile the padded input) take no part in im2col, so col2im gives them 0."""
+    shape, fh, fw, stride, pad = geom
+    N, C, H, W = shape
+    OH, OW = (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
+    reached_h = (OH - 1) * stride + fh - pad        # rows 0 .. reached_h-1 of x are seen
+    reached_w = (OW - 1) * stride + fw - pad
+    rng = np.random.default_rng(seed)
+    back = col2im(rng.standard_normal((N * OH * OW, C * fh * fw)) + 3.0, shape, fh, fw,
+                  stride, pad)
+    assert np.all(back[:, :, reached_h:, :] == 0) and np.all(back[:, :, :, reached_w:] == 0)
+    # and changing those pixels does not change im2col
+    x = rng.standard_normal(shape)
+    changed = x.copy()
+    changed[:, :, reached_h:, :] += 1.0
+    changed[:, :, :, reached_w:] += 1.0
+    np.testing.assert_array_equal(im2col(x, fh, fw, stride, pad),
+                                  im2col(changed, fh, fw, stride, pad))

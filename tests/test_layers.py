@@ -133,6 +133,102 @@ def test_maxpool_padding_is_minus_infinity():
     np.testing.assert_array_equal(y.data, -1)     # zero padding would have given 0
 
 
+# ---- a stride that does not tile the padded input: the border is dropped (floor) ------------
+
+
+@st.composite
+def non_tiling_geometry(draw, square=False):
+    """kernel (kh, kw), stride >= 2, pad and (H, W) leaving 1 .. stride-1 pixels after the last
+    window in both directions: floor((H + 2*pad - kh) / stride) + 1 windows fit. Square
+    kernels and pad <= k // 2 (what pooling accepts) with ``square``."""
+    kh = draw(st.integers(1, 3))
+    kw = kh if square else draw(st.integers(1, 3))
+    stride = draw(st.integers(2, 3))
+    pad = draw(st.integers(0, kh // 2 if square else 1))
+    oh, ow = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    H = (oh - 1) * stride + kh + draw(st.integers(1, stride - 1)) - 2 * pad
+    W = (ow - 1) * stride + kw + draw(st.integers(1, stride - 1)) - 2 * pad
+    if H < 1 or W < 1:
+        H, W, pad = H + 2 * pad, W + 2 * pad, 0
+    return (kh, kw), stride, pad, (H, W), (oh, ow)
+
+
+def _dropped_border_grad(grad, kernel, stride, pad, out_hw):
+    """The gradient of the rows/columns of x that no window reaches."""
+    rows = (out_hw[0] - 1) * stride + kernel[0] - pad
+    cols = (out_hw[1] - 1) * stride + kernel[1] - pad
+    return np.concatenate([grad[:, :, rows:, :].ravel(), grad[:, :, :, cols:].ravel()])
+
+
+@given(geometry=non_tiling_geometry(), C=st.integers(1, 2), FN=st.integers(1, 2),
+       bias=st.booleans(), seed=st.integers(0, 2**16), data=st.data())
+def test_conv2d_with_a_non_tiling_stride_drops_the_border(geometry, C, FN, bias, seed, data):
+    kernel, stride, pad, (H, W), out_hw = geometry
+    conv = L.Conv2d(C, FN, kernel, stride=stride, padding=pad, bias=bias, seed=seed,
+                    dtype=np.float64)
+    x = data.draw(float_arrays((1, C, H, W)))
+    y = conv(Tensor(x))
+    assert y.shape == (1, FN) + out_hw
+    b = conv.b.data if bias else np.zeros(FN)
+    np.testing.assert_allclose(y.data, naive_conv2d(x, conv.W.data, b, stride, pad),
+                               rtol=1e-10, atol=1e-12)
+    assert gradcheck(lambda x, *ps: conv(x), x, *conv.parameters())
+    assert gradgradcheck(lambda x, *ps: conv(x) * conv(x), x, *conv.parameters())
+    t = Tensor(x, requires_grad=True)
+    conv(t).backward(np.ones(y.shape))
+    border = _dropped_border_grad(t.grad.data, kernel, stride, pad, out_hw)
+    assert np.all(border == 0)
+
+
+@pytest.mark.parametrize("kind", ["maxpool2d", "avgpool2d"])
+@given(geometry=non_tiling_geometry(square=True), data=st.data())
+def test_pooling_with_a_non_tiling_stride_drops_the_border(kind, geometry, data):
+    kernel, stride, pad, (H, W), out_hw = geometry
+    layer = registry.get("layer", kind)(kernel, stride=stride, padding=pad)
+    x = data.draw(float_arrays((2, 2, H, W), distinct=True))
+    y = layer(Tensor(x))
+    reduce = np.max if kind == "maxpool2d" else np.mean
+    np.testing.assert_allclose(y.data, naive_pool(x, kernel[0], stride, pad, reduce),
+                               rtol=1e-12)
+    assert y.shape == (2, 2) + out_hw
+    assert gradcheck(layer, x)
+    t = Tensor(x, requires_grad=True)
+    layer(t).backward(np.ones(y.shape))
+    border = _dropped_border_grad(t.grad.data, kernel, stride, pad, out_hw)
+    assert np.all(border == 0)
+
+
+def test_book_example_of_a_dropped_border():
+    """7x7 input, 3x3 filter, stride 2: (7 - 3)/2 + 1 = 3 exactly; with 8x8 it is 3.5 -> 3
+    (the book's and PyTorch's floor), and the last row and column of the input are read by no
+    filter position."""
+    conv = L.Conv2d(1, 1, 3, stride=2, seed=0, dtype=np.float64)
+    x = Tensor(np.ones((1, 1, 8, 8)), requires_grad=True)
+    y = conv(x)
+    assert y.shape == (1, 1, 3, 3)
+    y.sum().backward()
+    assert np.all(x.grad.data[0, 0, 7, :] == 0) and np.all(x.grad.data[0, 0, :, 7] == 0)
+    assert np.all(x.grad.data[0, 0, :7, :7] != 0)
+
+
+def test_book_layers_follow_the_floor_too():
+    """The book API's Convolution and Pooling are the framework's layers: a 7x7 input, 2x2
+    windows, stride 3 gives floor((7 - 2)/3) + 1 = 2 windows, as the book's own code computes;
+    the last row and column get a zero gradient."""
+    from tinygrad_edu import book
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 7))
+    W, b = rng.standard_normal((4, 3, 2, 2)), rng.standard_normal(4)
+    conv = book.Convolution(W, b, stride=3)
+    np.testing.assert_allclose(conv.forward(x), naive_conv2d(x, W, b, 3, 0), rtol=1e-10)
+    dx = conv.backward(np.ones((2, 4, 2, 2)))
+    assert dx.shape == x.shape and np.all(dx[:, :, 6, :] == 0) and np.all(dx[:, :, :, 6] == 0)
+    pool = book.Pooling(2, 2, stride=3)
+    np.testing.assert_allclose(pool.forward(x), naive_pool(x, 2, 3, 0, np.max))
+    dx = pool.backward(np.ones((2, 3, 2, 2)))
+    assert dx.sum() == 2 * 3 * 2 * 2 and np.all(dx[:, :, 6, :] == 0)
+
+
 # ---- conv2d backward details ------------------------------------------------------------------
 
 
@@ -316,8 +412,6 @@ def test_clear_errors():
         L.Affine(4, 2)(Tensor(np.zeros((3, 5))))
     with pytest.raises(ValueError, match="expected 3 input channels"):
         L.Conv2d(3, 2, 3)(Tensor(np.zeros((1, 2, 5, 5))))
-    with pytest.raises(ValueError, match="not an integer"):
-        L.Conv2d(1, 1, 3, stride=2)(Tensor(np.zeros((1, 1, 6, 6))))
     with pytest.raises(ValueError, match="larger than the padded input"):
         L.MaxPool2d(3)(Tensor(np.zeros((1, 1, 2, 2))))
     with pytest.raises(ValueError, match="more than half the window"):

@@ -133,3 +133,21 @@ def test_compiled_kernels_are_cached_on_disk(tmp_path):
     assert misses[0] >= 1 and hits[0] == 0, "the first run should compile"
     assert hits[1] >= 1 and misses[1] == 0, "the second run should load the cached kernel"
     assert any(tmp_path.rglob("*.nbc")), "no cache file was written"
+
+
+def test_installed_it_takes_over_the_names_and_disabling_it_falls_back():
+    from tinygrad_edu import nn, plugins
+    import tinygrad_edu.functional as F
+
+    if "tinygrad_edu_numba" not in {r.name for r in plugins.plugin_records()}:
+        pytest.skip("the plugin's entry point is not installed in this environment")
+    try:
+        plugins.enable_plugin("tinygrad_edu_numba")
+        assert nn.MaxPool2d is nc.MaxPool2d and F.relu is nc.relu
+        assert registry.get_component("layer", "max_pool2d",
+                                      implementation="standard").obj is standard_layers.MaxPool2d
+        plugins.disable_plugin("tinygrad_edu_numba")
+        assert nn.MaxPool2d is standard_layers.MaxPool2d
+        assert F.relu is standard_activations.relu
+    finally:
+        plugins.enable_plugin("tinygrad_edu_numba")

@@ -39,6 +39,28 @@ def test_pow_with_tensor_exponent_and_base(x, y):
     assert gradcheck(lambda x, y: x ** y, x, x.copy())
 
 
+@given(base=float_arrays(shapes(max_dims=2), low=0.5, high=2.0), data=st.data())
+def test_pow_at_a_zero_base_has_the_true_limits(base, data):
+    """Where the formulas give 0 * inf (b * 0**(b-1) at b = 0, log(0) * 0**b) the gradients are
+    the limits, 0 (as PyTorch); central differences at a = 0 agree."""
+    a = np.where(data.draw(st.lists(st.booleans(), min_size=base.size, max_size=base.size)
+                           .map(lambda m: np.array(m).reshape(base.shape))), 0.0, base)
+    b = data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.0, 3.0]), min_size=a.size,
+                           max_size=a.size).map(lambda v: np.array(v).reshape(a.shape)))
+    assert gradcheck(lambda a: a ** Tensor(b), a)
+    assert gradcheck(lambda a: a ** 0, a)
+    if (b > 0).all():  # at a = 0, b = 0 the difference quotient in b is one-sided (0**-eps = inf)
+        assert gradcheck(lambda b: Tensor(a) ** b, b)
+
+
+@pytest.mark.parametrize("int_dtype", [np.int32, np.int64, np.bool_])
+@given(x=float_arrays(shapes(max_dims=2)), data=st.data())
+def test_gradients_through_integer_constants(int_dtype, x, data):
+    k = data.draw(st.lists(st.integers(1, 3), min_size=x.size, max_size=x.size)
+                  .map(lambda v: np.array(v).reshape(x.shape).astype(int_dtype)))
+    assert gradcheck(lambda x: x * Tensor(k) + Tensor(k) / (x * x + 1), x)
+
+
 @pytest.mark.parametrize("scalar", [2, -1.5, 0.5])
 @given(x=float_arrays())
 def test_python_scalars_on_either_side(scalar, x):

@@ -578,3 +578,161 @@ def test_base_update_one_must_be_overridden():
 def test_bad_decay_rates_are_rejected(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls([Parameter(np.zeros(2))], **kwargs)
+
+
+# ======================================================================================
+# PyTorch's SGD and Adam options, against PyTorch's published formulas written in numpy
+# ======================================================================================
+#
+# torch.optim.SGD (docs, "Algorithm"): g ← g + λ·p; if μ ≠ 0: b ← g at t = 1, else
+# b ← μ·b + (1 − τ)·g; g ← g + μ·b if nesterov else b; p ← p − lr·g.
+# torch.optim.Adam: g ← g + λ·p; m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
+# p ← p − lr·(m / (1 − β1^t)) / (√(v / (1 − β2^t)) + eps).   AdamW: p ← p·(1 − lr·λ) first.
+
+
+def _torch_sgd(p, grads, lrs, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    p, b = p.copy(), None
+    for lr, g in zip(lrs, grads):
+        g = g + weight_decay * p
+        if momentum:
+            b = g.copy() if b is None else momentum * b + (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        p = p - lr * g
+    return p
+
+
+def _torch_adam(p, grads, lrs, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+    p, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+    b1, b2 = betas
+    for t, (lr, g) in enumerate(zip(lrs, grads), start=1):
+        if decoupled:
+            p = p * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p = p - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    return p
+
+
+def _run_steps(opt, param, grads, lrs):
+    for lr, g in zip(lrs, grads):
+        opt.lr = lr
+        param.grad = Tensor(g)
+        opt.step()
+    return param.data
+
+
+def _trajectory_case(seed=3, steps=7):
+    rng = np.random.default_rng(seed)
+    p0 = rng.standard_normal((2, 3))
+    grads = [rng.standard_normal((2, 3)) for _ in range(steps)]
+    lrs = [0.1, 0.1, 0.1, 0.05, 0.05, 0.02, 0.02][:steps]   # a step schedule
+    return p0, grads, lrs
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"momentum": 0.9},
+    {"momentum": 0.9, "nesterov": True},
+    {"momentum": 0.8, "dampening": 0.3},
+    {"momentum": 0.9, "nesterov": True, "weight_decay": 0.05},
+    {"momentum": 0.7, "dampening": 0.5, "weight_decay": 0.1},
+])
+def test_sgd_follows_pytorchs_formulas_over_several_steps(kwargs):
+    p0, grads, lrs = _trajectory_case()
+    param = Parameter(p0.copy())
+    got = _run_steps(SGD([param], 0.1, **kwargs), param, grads, lrs)
+    np.testing.assert_allclose(got, _torch_sgd(p0, grads, lrs, **kwargs), rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_momentum_and_the_books_momentum_agree_at_constant_lr_only():
+    """The book's v carries the lr of the steps it was made from; PyTorch's buffer does not."""
+    p0, grads, lrs = _trajectory_case()
+    runs = {}
+    for name, schedule in (("constant", [0.1] * len(lrs)), ("schedule", lrs)):
+        a, b = Parameter(p0.copy()), Parameter(p0.copy())
+        runs[name] = (_run_steps(SGD([a], 0.1, momentum=0.9), a, grads, schedule),
+                      _run_steps(Momentum([b], 0.1, momentum=0.9), b, grads, schedule))
+    np.testing.assert_allclose(*runs["constant"], rtol=1e-12)
+    assert not np.allclose(*runs["schedule"], rtol=1e-6)
+
+
+def test_sgd_nesterov_differs_from_the_books_nesterov_from_the_first_step():
+    param, book = Parameter(np.array([1.0])), Parameter(np.array([1.0]))
+    torch_like = SGD([param], lr=0.1, momentum=0.9, nesterov=True)
+    books = Nesterov([book], lr=0.1, momentum=0.9)
+    param.grad = book.grad = Tensor(np.array([2.0]))
+    torch_like.step()
+    books.step()
+    np.testing.assert_allclose(param.data, [1.0 - 1.9 * 0.1 * 2.0])          # (1 + m)·lr·g
+    np.testing.assert_allclose(book.data, [1.0 - 2.71 * 0.1 * 2.0])          # (1 + m + m²)·lr·g
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"nesterov": True}, "nesterov=True needs momentum > 0"),
+    ({"momentum": 0.9, "dampening": 0.1, "nesterov": True}, "dampening = 0"),
+    ({"momentum": 0.9, "dampening": 1.5}, "SGD: dampening"),
+    ({"momentum": 1.0}, "SGD: momentum must be in"),
+])
+def test_sgd_rejects_what_pytorch_rejects(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SGD([Parameter(np.zeros(2))], lr=0.1, **kwargs)
+
+
+def test_sgd_momentum_buffer_survives_save_and_restore():
+    p0, grads, lrs = _trajectory_case()
+    a, b = Parameter(p0.copy()), Parameter(p0.copy())
+    opt_a = SGD([a], 0.1, momentum=0.9, nesterov=True)
+    expected = _run_steps(opt_a, a, grads, lrs)
+    opt_b = SGD([b], 0.1, momentum=0.9, nesterov=True)
+    _run_steps(opt_b, b, grads[:3], lrs[:3])
+    buffer = io.BytesIO()
+    np.savez(buffer, **opt_b.state_dict())
+    buffer.seek(0)
+    resumed = SGD([b], 0.1)
+    resumed.load_state_dict(np.load(buffer))
+    assert resumed.nesterov is True and resumed.momentum == 0.9
+    np.testing.assert_array_equal(_run_steps(resumed, b, grads[3:], lrs[3:]), expected)
+
+
+@pytest.mark.parametrize("cls, kwargs, decoupled", [
+    (Adam, {"betas": (0.8, 0.99)}, False),
+    (Adam, {"betas": (0.9, 0.999), "weight_decay": 0.1}, False),
+    (Adam, {"beta1": 0.8, "beta2": 0.99, "weight_decay": 0.05, "eps": 1e-6}, False),
+    (AdamW, {"betas": (0.85, 0.98)}, True),
+    (AdamW, {"betas": (0.85, 0.98), "weight_decay": 0.2}, True),
+])
+def test_adam_follows_pytorchs_formulas_over_several_steps(cls, kwargs, decoupled):
+    p0, grads, lrs = _trajectory_case()
+    param = Parameter(p0.copy())
+    opt = cls([param], lr=0.1, **kwargs)
+    got = _run_steps(opt, param, grads, lrs)
+    betas = kwargs.get("betas", (kwargs.get("beta1", 0.9), kwargs.get("beta2", 0.999)))
+    assert opt.betas == betas and (opt.beta1, opt.beta2) == betas
+    expected = _torch_adam(p0, grads, lrs, betas=betas, eps=kwargs.get("eps", 1e-8),
+                           weight_decay=kwargs.get("weight_decay", opt.weight_decay),
+                           decoupled=decoupled)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"betas": (0.9,)}, "betas must be a pair"),
+    ({"betas": 0.9}, "betas must be a pair"),
+    ({"betas": (0.9, 1.0)}, "Adam: beta2 must be in"),
+    ({"betas": (0.8, 0.99), "beta1": 0.7}, "not both"),
+])
+def test_adam_betas_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Adam([Parameter(np.zeros(2))], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"momentum": 0.8, "nesterov": True, "weight_decay": 0.1},
+    {"momentum": 0.7, "dampening": 0.3},
+], ids=["nesterov", "dampening"])
+def test_sgd_with_momentum_passes_the_conformance_suite(kwargs):
+    """The suite's 12-step trajectory against _sgd_step, PyTorch's SGD written in numpy."""
+    comp = Component("sgd_momentum", SGD, kind="optimizer",
+                     check=OptimizerCheck(kwargs=kwargs, step=standard._sgd_step))
+    check_component(comp)

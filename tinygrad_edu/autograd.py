@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-# The engine sits at the bottom of the core: it imports grad mode and nothing else of the package.
+from tinygrad_edu import anomaly
+
+# The engine sits at the bottom of the core: it imports grad mode and anomaly detection, nothing
+# else of the package.
 # It handles tensors only through what every Tensor has (``_ctx``, ``data``, ``grad``,
 # ``requires_grad``, ``wrap``, ``sum_to``), so tensor.py can import it without a circle.
 from tinygrad_edu.grad_mode import (enable_grad, is_grad_enabled, no_grad,  # noqa: F401
@@ -26,6 +29,9 @@ def topological_order(roots) -> list:
 
     An iterative depth-first search: a node is emitted after all of its inputs (post-order), and
     the reversed post-order is a topological order. No recursion, so depth is unlimited.
+    On the way it checks that no saved input changed in place after its op saved it (a tensor's
+    version is newer than the op's output: see ``Tensor.bump_version``), so backward refuses such
+    a graph before any gradient is computed.
     """
     post_order, visited = [], set()
     stack = [(root, False) for root in roots]
@@ -40,16 +46,31 @@ def topological_order(roots) -> list:
         stack.append((tensor, True))
         ctx = tensor._ctx
         if ctx is not None:
-            if ctx.inputs is None:
+            if not ctx.inputs:
                 raise RuntimeError(
                     f"Trying to backward through the graph a second time: the buffers saved by "
                     f"{type(ctx).__name__} were freed by the first backward(). Pass "
                     f"retain_graph=True to the first backward() if you need to call it twice.")
             for x in ctx.inputs:
+                if x._version > tensor._version:
+                    raise _changed_in_place(ctx, x)
                 if x.requires_grad and id(x) not in visited:
                     stack.append((x, False))
     post_order.reverse()
     return post_order
+
+
+def _changed_in_place(ctx, x):
+    """The error for an input changed in place after ``ctx`` saved it (its version is newer than
+    ``ctx``'s output: see Tensor.bump_version)."""
+    name = type(ctx).__name__
+    i = next(i for i, saved in enumerate(ctx.inputs) if saved is x)
+    label = f" {x.name!r}" if x.name else ""
+    return RuntimeError(
+        f"backward: {name}'s input {i}{label} (shape {x.shape}) was changed in place (by an "
+        f"optimizer's step() or another in-place update) after {name} saved it for backward, "
+        f"so its gradient would be wrong. Call backward() before optimizer.step(), or run the "
+        f"forward pass again after the change.")
 
 
 def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, inputs=None):
@@ -61,7 +82,10 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     """
     order = topological_order(roots)
     grads = {}  # id(tensor) -> the sum of the gradients that reached it so far
+    check_anomalies = anomaly.is_anomaly_enabled()
     for root, g in zip(roots, root_grads):
+        if check_anomalies:
+            anomaly.check_root(root, g)
         previous = grads.get(id(root))
         grads[id(root)] = g if previous is None else _add(previous, g, create_graph)
     wanted = None if inputs is None else {id(x) for x in inputs}
@@ -83,9 +107,18 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                 raise RuntimeError(
                     f"{type(ctx).__name__} does not support higher-order gradients: its backward "
                     f"works on numpy arrays. Use create_graph=False, or build it from core ops.")
+            if check_anomalies:
+                anomaly.check_saved(ctx, tensor)
             gxs = ctx.backward(g)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
+            if len(gxs) != len(ctx.inputs):
+                raise RuntimeError(
+                    f"{type(ctx).__name__}.backward returned {len(gxs)} gradient(s) for "
+                    f"{len(ctx.inputs)} input(s); return one per input (None for an input that "
+                    f"needs none)")
+            if check_anomalies:
+                anomaly.check_gradients(ctx, gxs)
             for x, gx in zip(ctx.inputs, gxs):
                 if gx is None or not x.requires_grad:
                     continue

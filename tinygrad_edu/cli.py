@@ -6,8 +6,10 @@
     tinygrad-edu train --model mlp --optimizer sgd --lr 0.1 --epochs 5
     tinygrad-edu plugins                    installed plugins, what each registers, failures
     tinygrad-edu check [NAME ...]           the conformance suite over the registered components
+    tinygrad-edu check --plugin DIST        ... over what one plugin or distribution registers
     tinygrad-edu reproduce [NAME ...]       the experiment scripts in examples/ (--quick: seconds)
     tinygrad-edu graph --model mlp          the computation graph of one training step, as DOT
+    tinygrad-edu graph --html step.html     ... as a page stepping through backward (--png: a picture)
 
 Every command has ``--help``. An error is one line on stderr (``--debug`` or
 ``TINYGRAD_EDU_DEBUG=1`` adds the traceback), and the exit status says what happened:
@@ -142,9 +144,9 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_check(args) -> int:
-    if importlib.util.find_spec("hypothesis") is None:
+    if importlib.util.find_spec("hypothesis") is None:   # a broken install: it is a dependency
         print(f"{PROG} check: the conformance suite needs hypothesis, which is not installed: "
-              f"pip install tinygrad-edu[test]", file=sys.stderr)
+              f"pip install hypothesis (a dependency of tinygrad-edu)", file=sys.stderr)
         return 2
     from tinygrad_edu.testing.conformance import run_checks
 
@@ -156,8 +158,11 @@ def cmd_check(args) -> int:
             line += f": {result.message}"
         print(line, flush=True)
 
+    start = time.perf_counter()
+    jobs = args.jobs if args.jobs is not None else min(os.cpu_count() or 1, 4)
     try:
-        results = run_checks(args.names or None, max_examples=args.max_examples, on_result=show)
+        results = run_checks(args.names or None, max_examples=args.max_examples,
+                             plugin=args.plugin, jobs=jobs, on_result=show)
     except LookupError as error:
         raise UsageError(str(error).splitlines()[0]) from None
     failed = [r for r in results if r.failed]
@@ -165,8 +170,12 @@ def cmd_check(args) -> int:
         print(f"\n--- {r.kind} {r.name} ---\n{r.message}")
     passed = sum(r.passed for r in results)
     skipped = sum(r.status == "skipped" for r in results)
-    print(f"\n{passed} passed, {len(failed)} failed, {skipped} skipped")
-    return 1 if failed else 0
+    scope = f" (plugin {args.plugin})" if args.plugin else ""
+    verdict = "FAILED" if failed else ("NOTHING CHECKED" if not passed else "OK")
+    names = f": {', '.join(r.name for r in failed)}" if failed else ""
+    print(f"\n{PROG} check{scope}: {verdict} - {passed} passed, {len(failed)} failed{names}, "
+          f"{skipped} skipped in {time.perf_counter() - start:.1f} s")
+    return 1 if failed or not passed else 0
 
 
 # ------------------------------------------------------------------------------ reproduce
@@ -252,18 +261,47 @@ def cmd_graph(args) -> int:
     from tinygrad_edu.models import get_model
 
     model = get_model(args.model, input_shape=(1, 28, 28), num_classes=10, seed=0)
-    shape = (args.batch, 1, 28, 28)
-    x = Tensor(np.zeros(shape, np.float32), name="x")
     for name, p in model.named_parameters():
         p.name = name
+    title = f"{args.model}: one training step's graph"
+    if args.html or args.png:
+        return _explain_step(args, model, title)
+    x = Tensor(np.zeros((args.batch, 1, 28, 28), np.float32), name="x")
     loss = registry.get("loss", "softmax_cross_entropy")(model(x), np.zeros(args.batch, np.int64))
     loss.name = "loss"
-    title = f"{args.model}: one training step's graph"
     if args.out:
         path = save_dot(loss, args.out, title=title)
         print(f"wrote {path}; render it with: dot -Tpng {path} -o {Path(path).with_suffix('.png')}")
     else:
         sys.stdout.write(to_dot(loss, title=title))
+    return 0
+
+
+def _explain_step(args, model, title) -> int:
+    """``graph --html/--png``: one step on the first ``--batch`` images of the embedded MNIST
+    sample, explained (backward recorded, layers grouped by the Module that made them)."""
+    import numpy as np
+
+    from tinygrad_edu import Tensor, registry
+    from tinygrad_edu.data.mnist import load_sample
+    from tinygrad_edu.explain import describe, record_modules
+
+    sample = load_sample()
+    if args.batch > len(sample.x_train):
+        raise UsageError(f"--batch: the embedded sample has {len(sample.x_train)} training images")
+    images = (sample.x_train[:args.batch] / np.float32(255)).astype(np.float32)
+    x = Tensor(images.reshape(args.batch, 1, 28, 28), name="x")
+    labels = sample.t_train[:args.batch].astype(np.int64)
+    with record_modules() as calls:
+        loss = registry.get("loss", "softmax_cross_entropy")(model(x), labels)
+    loss.name = "loss"
+    data = describe(loss, modules=calls, title=f"{title} (batch {args.batch})")
+    if args.html:
+        from tinygrad_edu.explain.html import save_html
+        print(f"wrote {save_html(data, args.html)}: open it in a browser (it needs nothing else)")
+    if args.png:
+        from tinygrad_edu.explain.png import save_png
+        print(f"wrote {save_png(data, args.png)}")
     return 0
 
 
@@ -306,11 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check every registered component (or the named ones: relu, conv2d, "
                                    "adam, loss:mse ...) against its declared properties: gradients by "
                                    "finite differences, dtypes, optimizer formulas, initializer "
-                                   "statistics. Needs the test extra (pip install tinygrad-edu[test]). "
-                                   "Exits with 1 if a check fails.")
+                                   "statistics. The last line is a one-line summary; exits with 1 if "
+                                   "a check fails (or nothing was checked), 2 on a bad argument.")
     p.add_argument("names", nargs="*", metavar="NAME", help="components to check (default: all)")
+    p.add_argument("--plugin", metavar="NAME", default=None,
+                   help="check only what one plugin registers (a plugin name, or a distribution "
+                        "name: all its plugins); a plugin that fails to load fails the check")
     p.add_argument("--max-examples", type=_positive_int, default=None, metavar="N",
-                   help="hypothesis examples per check (default: 20)")
+                   help="hypothesis examples per check (default: 10)")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="worker processes (default: the CPU count, at most 4)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("reproduce", help="run the experiment scripts (examples/exN_*.py)",
@@ -326,13 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", metavar="DIR", default=None, help="the folder holding the scripts")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("graph", help="print the computation graph of a model as Graphviz DOT",
+    p = sub.add_parser("graph", help="the computation graph of a model: DOT, an explain page or a PNG",
                        description="Build a model, run one forward pass and the loss on a small batch, and "
-                                   "print (or save) the graph behind the loss as Graphviz DOT text.")
+                                   "print (or save) the graph behind the loss as Graphviz DOT text; "
+                                   "--html writes a self-contained page that steps through backward, "
+                                   "--png the same layout as a picture.")
     p.add_argument("--model", type=NameChoices("model"), choices=NameChoices("model"), metavar="NAME",
                    default="mlp", help="the model (default: mlp), any registered one: %(choices)s")
     p.add_argument("--batch", type=_positive_int, default=2, help="batch size of the example input")
     p.add_argument("--out", metavar="FILE", default=None, help="write the DOT text to FILE")
+    p.add_argument("--html", metavar="FILE", default=None,
+                   help="write the explain page of one step on real MNIST images: values, gradients, "
+                        "a step-through of backward (one file, no network)")
+    p.add_argument("--png", metavar="FILE", default=None, help="draw the same layout as a PNG picture")
     p.set_defaults(func=cmd_graph)
     for command_parser in sub.choices.values():   # `tinygrad-edu COMMAND --debug` as well
         command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

@@ -18,6 +18,9 @@ gradients are enabled and some input requires them -- record how the output was 
 ``backward`` receives and returns Tensors and runs under ``no_grad`` unless the caller asked
 for ``create_graph=True``; because it is written with Tensor operations, the same code then
 records a graph of its own, which is what makes gradients of gradients possible.
+
+One instance is one node of the graph: it is called once (a second call would overwrite the
+inputs its first output needs for backward, so it raises).
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ import weakref
 
 import numpy as np
 
+from tinygrad_edu import anomaly
+from tinygrad_edu.anomaly import is_anomaly_enabled
 from tinygrad_edu.grad_mode import is_grad_enabled
 from tinygrad_edu.tensor import Tensor
 
@@ -33,17 +38,27 @@ class Function:
     #: False for a Function whose backward computes with numpy directly (a fast path that cannot
     #: be differentiated again); asking for create_graph through it raises a clear error.
     differentiable_backward = True
-    #: The input Tensors, kept for backward; None once backward has released the graph.
+    #: The input Tensors, kept for backward: None before the call, () once backward released them.
     inputs = None
 
     def __call__(self, *inputs):
+        if self.inputs is not None:
+            raise RuntimeError(
+                f"{type(self).__name__}: this Function instance was already called and is a node "
+                f"of the graph of that call; a second call would change the gradient of the "
+                f"first. Create a new instance for every call: {type(self).__name__}(...)(x).")
         xs = inputs
         for x in inputs:  # plain loops: this runs for every op, and generators cost more
             if not isinstance(x, Tensor):
                 xs = as_tensors(inputs)
                 break
-        try:
-            y = self.forward(*[x.data for x in xs])
+        try:  # one and two inputs spelled out: a list comprehension would cost 3x as much
+            if len(xs) == 2:
+                y = self.forward(xs[0].data, xs[1].data)
+            elif len(xs) == 1:
+                y = self.forward(xs[0].data)
+            else:
+                y = self.forward(*[x.data for x in xs])
         except (ValueError, IndexError) as error:
             shapes = " and ".join(str(x.shape) for x in xs)
             raise type(error)(f"{type(self).__name__}: cannot apply to input shapes {shapes}: "
@@ -56,6 +71,8 @@ class Function:
                     self._output = weakref.ref(out)
                     out.requires_grad = True
                     out._ctx = self
+                    if is_anomaly_enabled():
+                        anomaly.remember(self, xs, out)
                     break
         return out
 
@@ -78,6 +95,7 @@ class Function:
     def release(self):
         """Free what this node saved for backward (called after backward unless retain_graph)."""
         self.__dict__.clear()
+        self.inputs = ()  # released: a second backward through it, or a second call, is refused
 
     def __repr__(self):
         return f"<{type(self).__name__}>"

@@ -18,30 +18,46 @@ _grad_enabled = contextvars.ContextVar("tinygrad_edu.grad_enabled", default=True
 is_grad_enabled = _grad_enabled.get
 
 
-class set_grad_enabled:
-    """Turn graph recording on or off inside a ``with`` block or a decorated function
-    (for the calling thread only)."""
+class ModeSwitch:
+    """A per-thread on/off setting used as ``with switch: ...`` or as a decorator ``@switch``.
+
+    A subclass names its ``variable`` (a ContextVar); the instance carries the value to set.
+    Grad mode and anomaly detection (anomaly.py) are both switches of this kind.
+    """
+
+    variable: contextvars.ContextVar
 
     def __init__(self, mode: bool):
         self.mode = bool(mode)
         self._tokens = []  # a stack, so one instance may be entered again while inside itself
 
     def __enter__(self):
-        self._tokens.append(_grad_enabled.set(self.mode))
+        self._tokens.append(self.variable.set(self.mode))
+        return self
 
     def __exit__(self, *exc):
-        _grad_enabled.reset(self._tokens.pop())
+        self.variable.reset(self._tokens.pop())
 
     def __call__(self, func):
-        """As a decorator: each call of ``func`` runs in its own ``with`` block (so threads and
-        recursive calls never share one)."""
-        mode = self.mode
+        """As a decorator: each call of ``func`` runs in a ``with`` block of its own (so threads
+        and recursive calls never share one)."""
+        variable, mode = self.variable, self.mode
 
         @functools.wraps(func)
-        def with_grad_mode(*args, **kwargs):
-            with set_grad_enabled(mode):
+        def switched(*args, **kwargs):
+            token = variable.set(mode)
+            try:
                 return func(*args, **kwargs)
-        return with_grad_mode
+            finally:
+                variable.reset(token)
+        return switched
+
+
+class set_grad_enabled(ModeSwitch):
+    """Turn graph recording on or off inside a ``with`` block or a decorated function
+    (for the calling thread only)."""
+
+    variable = _grad_enabled
 
 
 class no_grad(set_grad_enabled):

@@ -7,7 +7,12 @@ patch the filter sees into one row of a matrix, so that the whole convolution be
 
 with the output size
 
-    OH = (H + 2*pad - FH) / stride + 1,     OW = (W + 2*pad - FW) / stride + 1.
+    OH = floor((H + 2*pad - FH) / stride) + 1,     OW = floor((W + 2*pad - FW) / stride) + 1.
+
+The floor is the book's and PyTorch's: when the stride does not tile the padded input (say
+H + 2*pad = 7, FH = 3, stride = 2 leaves one row after the last window), the last rows/columns
+that no window reaches (fewer than ``stride`` of them, at the bottom and the right) are dropped.
+They do not affect the output, so their gradient is zero: ``col2im`` leaves them 0.
 
 Layout (the book's): row ``(n*OH + i)*OW + j`` holds the patch of image ``n`` whose top-left
 corner is at ``(i*stride, j*stride)`` of the zero-padded image; its columns are ordered
@@ -47,10 +52,13 @@ __all__ = ["im2col", "col2im", "conv_output_size"]
 
 def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0,
                      *, op: str = "im2col") -> int:
-    """``(input_size + 2*pad - filter_size) / stride + 1``, checked to be a positive integer.
+    """``floor((input_size + 2*pad - filter_size) / stride) + 1``: how many windows fit.
 
+    As in the book and PyTorch, a stride that does not tile the padded input is allowed: the
+    ``(input_size + 2*pad - filter_size) % stride`` last pixels, which no window reaches, are
+    dropped (they take no part in the output and receive a zero gradient).
     Raises ValueError (naming ``op`` and the sizes) when the filter is larger than the padded
-    input or when the filter does not tile the padded input exactly with the given stride.
+    input, or for a stride, pad or filter size that is not a positive (pad: non-negative) int.
     """
     if stride < 1 or int(stride) != stride:
         raise ValueError(f"{op}: stride must be a positive integer, got {stride!r}")
@@ -63,13 +71,7 @@ def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: in
         raise ValueError(
             f"{op}: filter size {filter_size} is larger than the padded input size {padded} "
             f"(input {input_size} + 2*pad {pad})")
-    span = padded - filter_size
-    if span % stride:
-        raise ValueError(
-            f"{op}: output size (input {input_size} + 2*pad {pad} - filter {filter_size}) / "
-            f"stride {stride} + 1 = {span / stride + 1:g} is not an integer; choose pad/stride so "
-            f"that stride divides {span}")
-    return span // stride + 1
+    return (padded - filter_size) // stride + 1
 
 
 def _output_hw(H, W, filter_h, filter_w, stride, pad, op):
@@ -83,7 +85,8 @@ def im2col(x: np.ndarray, filter_h: int, filter_w: int, stride: int = 1,
 
     ``col[(n*OH + i)*OW + j, (c*FH + dy)*FW + dx] = xpad[n, c, i*stride + dy, j*stride + dx]``
     where ``xpad`` is ``x`` zero-padded by ``pad`` on both sides of H and W and
-    ``OH = (H + 2*pad - FH)/stride + 1`` (likewise OW).  The argument order is the book's.
+    ``OH = floor((H + 2*pad - FH)/stride) + 1`` (likewise OW; a border that no window reaches
+    is dropped, see :func:`conv_output_size`).  The argument order is the book's.
     The result is the transposed view of a contiguous (C*FH*FW, N*OH*OW) array (see above).
 
     ``ones_column=True`` appends a column of ones: a bias is the weight of an input that is
@@ -120,7 +123,8 @@ def col2im(col: np.ndarray, input_shape, filter_h: int, filter_w: int, stride: i
 
     The adjoint of :func:`im2col`:
     ``img[n, c, i*stride + dy - pad, j*stride + dx - pad] += col[(n*OH + i)*OW + j,
-    (c*FH + dy)*FW + dx]`` (entries that fall into the padding are dropped).
+    (c*FH + dy)*FW + dx]`` (entries that fall into the padding are dropped; pixels of a
+    border that no window reaches, when the stride does not tile the input, stay 0).
     So ``sum(im2col(x) * y) == sum(x * col2im(y))`` for every x and y; this is the gradient
     of im2col.  The result has ``col``'s dtype; it is a (non-contiguous) view of a fresh array.
     """

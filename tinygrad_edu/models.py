@@ -25,6 +25,7 @@ import numpy as np
 from tinygrad_edu import functional as F
 from tinygrad_edu import nn, registry
 from tinygrad_edu.module import Module
+from tinygrad_edu.random import generator
 from tinygrad_edu.tensor import Tensor
 
 __all__ = ["MultiLayerNet", "SimpleConvNet", "get_model", "model_names"]
@@ -77,7 +78,7 @@ class MultiLayerNet(Module):
         self.activation_name = activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
         self.activation = F.get(activation, kind="activation") if isinstance(activation, str) else activation
         self.weight_decay = float(weight_decay)
-        rng = np.random.default_rng(seed)
+        rng = generator(seed=seed, owner=type(self).__name__)
         sizes = [self.input_size, *hidden_sizes]
         self.hidden = [nn.Affine(sizes[i], sizes[i + 1], weight_init=weight_init, rng=rng, dtype=dtype)
                        for i in range(len(hidden_sizes))]
@@ -148,7 +149,7 @@ class SimpleConvNet(Module):
         self.conv_param = param
         self.weight_decay = float(weight_decay)
         pooled = fn * (int(conv_h) // 2) * (int(conv_w) // 2)
-        rng = np.random.default_rng(seed)
+        rng = generator(seed=seed, owner=type(self).__name__)
         self.conv1 = nn.Conv2d(channels, fn, fs, stride=stride, padding=pad, weight_init=weight_init,
                                rng=rng, dtype=dtype)
         self.pool1 = nn.MaxPool2d(2, stride=2)

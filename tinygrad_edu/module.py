@@ -38,6 +38,12 @@ from .tensor import Parameter, Tensor
 
 __all__ = ["Module", "StateDictError", "LoadResult"]
 
+#: Set by ``tinygrad_edu.explain.record_modules()`` while it records which Module call made each
+#: operation (calls then run as ``_call_recorder(module, args, kwargs)``, which keeps the stack
+#: of Module calls in progress); None otherwise, so an ordinary call pays one global lookup
+#: (measured: +12 to +23 ns on a ~1.1 us call, median paired difference of 21 alternating runs).
+_call_recorder = None
+
 
 class StateDictError(ValueError):
     """``load_state_dict`` found missing or unexpected names or mismatched shapes."""
@@ -83,7 +89,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if _call_recorder is None:
+            return self.forward(*args, **kwargs)
+        return _call_recorder(self, args, kwargs)
 
     # -------------------------------------------------------------------- discovery
 

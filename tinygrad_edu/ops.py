@@ -14,10 +14,23 @@ from tinygrad_edu.tensor import Tensor
 # ---- arithmetic -----------------------------------------------------------------------------
 
 
+def float_wins(a, b):
+    """a and b with PyTorch's rule for a float array meeting an integer or boolean one: the
+    float's dtype wins, width and all (numpy alone turns float32 * int64 into float64). Ops call
+    it only when the two dtypes differ, so the common case pays one comparison."""
+    if a.dtype.kind == "f" and b.dtype.kind in "biu":
+        return a, b.astype(a.dtype)
+    if b.dtype.kind == "f" and a.dtype.kind in "biu":
+        return a.astype(b.dtype), b
+    return a, b
+
+
 class Add(Function):
     """y = a + b;  dy/da = 1, dy/db = 1"""
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = float_wins(a, b)
         return a + b
 
     def backward(self, gy):
@@ -28,6 +41,8 @@ class Sub(Function):
     """y = a - b;  dy/da = 1, dy/db = -1"""
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = float_wins(a, b)
         return a - b
 
     def backward(self, gy):
@@ -38,6 +53,8 @@ class Mul(Function):
     """y = a * b;  dy/da = b, dy/db = a"""
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = float_wins(a, b)
         return a * b
 
     def backward(self, gy):
@@ -50,6 +67,8 @@ class Div(Function):
     """y = a / b;  dy/da = 1/b, dy/db = -a/b**2"""
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = float_wins(a, b)
         return a / b
 
     def backward(self, gy):
@@ -69,7 +88,8 @@ class Neg(Function):
 
 
 class PowConst(Function):
-    """y = x**c for a constant c;  dy/dx = c * x**(c-1)"""
+    """y = x**c for a constant c;  dy/dx = c * x**(c-1), and 0 for c = 0 (x**0 is the constant 1,
+    also at x = 0 where the formula would give 0 * inf)"""
 
     def __init__(self, c):
         self.c = c
@@ -79,19 +99,35 @@ class PowConst(Function):
 
     def backward(self, gy):
         x, = self.inputs
+        if self.c == 0:
+            return Tensor.wrap(np.zeros_like(x.data))
         return gy * self.c * x ** (self.c - 1)
 
 
 class Pow(Function):
-    """y = a**b;  dy/da = b * a**(b-1),  dy/db = log(a) * a**b"""
+    """y = a**b;  dy/da = b * a**(b-1),  dy/db = log(a) * a**b.
+    Where the formulas give 0 * inf at a = 0 the true limits are used, as PyTorch does:
+    dy/da = 0 where b = 0, and dy/db = 0 where a = 0 and b >= 0."""
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = float_wins(a, b)
         return a ** b
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = gy * b * a ** (b - 1) if self.needs_input_grad[0] else None
-        gb = gy * log(a) * self.output if self.needs_input_grad[1] else None
+        ga = gb = None
+        at_zero = a.data == 0
+        if self.needs_input_grad[0]:
+            exponent = b - 1
+            if at_zero.any():  # b * 0**(b-1) is 0 * inf for b = 0: use 0**1 there instead
+                exponent = where(at_zero & (b.data == 0), 1.0, exponent)
+            ga = gy * b * a ** exponent
+        if self.needs_input_grad[1]:
+            base = a
+            if at_zero.any():  # log(0) * 0**b is -inf * 0 for b >= 0: use log(1) there instead
+                base = where(at_zero & (b.data >= 0), 1.0, a)
+            gb = gy * log(base) * self.output
         return ga, gb
 
 
@@ -173,6 +209,8 @@ class Maximum(Function):
     """y = max(a, b) elementwise;  the gradient goes to the larger input (split evenly on ties)"""
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = float_wins(a, b)
         return np.maximum(a, b)
 
     def backward(self, gy):
@@ -185,6 +223,8 @@ class Minimum(Function):
     """y = min(a, b) elementwise;  the gradient goes to the smaller input (split evenly on ties)"""
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = float_wins(a, b)
         return np.minimum(a, b)
 
     def backward(self, gy):
@@ -219,6 +259,8 @@ class Where(Function):
         self.cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = float_wins(a, b)
         return np.where(self.cond, a, b)
 
     def backward(self, gy):
@@ -226,10 +268,16 @@ class Where(Function):
 
 
 class AsType(Function):
-    """y = x converted to another float dtype;  the gradient is converted back"""
+    """y = x converted to another dtype;  the gradient is converted back. A conversion to an
+    integer or boolean dtype is not differentiable: its result is a constant, outside the graph
+    (as in PyTorch)."""
 
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
+
+    def __call__(self, x):
+        y = super().__call__(x)
+        return y if self.dtype.kind in "fc" else y.detach()
 
     def forward(self, x):
         self.input_dtype = x.dtype
@@ -286,7 +334,10 @@ class Max(Function):
     def backward(self, gy):
         x, = self.inputs
         shape = _keepdims_shape(x.shape, self.axis)
-        is_extreme = x.data == self.output.data.reshape(shape)
+        y = self.output.data.reshape(shape)
+        is_extreme = x.data == y
+        if np.isnan(y).any():  # NaN propagates: where the result is NaN, the NaNs are the extreme
+            is_extreme |= np.isnan(x.data)
         share = is_extreme / is_extreme.sum(axis=self.axis, keepdims=True)
         return gy.reshape(shape).broadcast_to(x.shape) * share
 
@@ -497,6 +548,8 @@ class MatMul(Function):
     """Y = A @ B (2-D or batched);  dL/dA = dL/dY @ B^T,  dL/dB = A^T @ dL/dY"""
 
     def forward(self, a, b):
+        if a.dtype is not b.dtype:
+            a, b = float_wins(a, b)
         return a @ b
 
     def backward(self, gy):

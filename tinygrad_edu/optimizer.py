@@ -90,6 +90,7 @@ class Optimizer:
             if l2:
                 grad = grad + l2 * param.data  # a new array: the stored gradient is left as it is
             self.update_one(param, grad, self.state[index])
+            param.bump_version()  # a graph that saved param before this step refuses backward
         self.iterations += 1
 
     def update_one(self, param, grad: np.ndarray, state: dict) -> None:

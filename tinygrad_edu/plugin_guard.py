@@ -7,13 +7,13 @@ lifecycle hooks) inside :func:`guarded`:
 * ``sys.exit()``, ``raise SystemExit`` or any other ``BaseException`` that is not an ordinary
   ``Exception`` is caught and becomes a :class:`PluginAbort`, so the plugin is quarantined with
   a clear message instead of ending the program with status 0.
-* ``KeyboardInterrupt`` is told apart by asking whether a SIGINT really arrived: from the first
-  plugin load on, a SIGINT handler (installed once, in the main thread) counts the signals and
-  then does exactly what the handler it wraps did. A ``KeyboardInterrupt`` without a signal was
+* ``KeyboardInterrupt`` while plugins load (import, registration hooks) is told apart by asking
+  whether a SIGINT really arrived: during the load a SIGINT handler counts the signals and then
+  does exactly what the handler it wraps did. A ``KeyboardInterrupt`` without a signal was
   raised by the plugin (a :class:`PluginAbort`); with one, the user pressed Ctrl-C and it
-  propagates. Where the count cannot be trusted (another thread, a handler installed later by
-  someone else) it is taken for a real Ctrl-C. (Installing and removing a handler around each
-  hook call would cost about 30 µs a call; reading the count costs nothing.)
+  propagates. In a lifecycle hook (during training, where the Trainer owns SIGINT) it cannot be
+  told apart, so it is taken for a Ctrl-C: it propagates, noted with the plugin's name, and the
+  Trainer stops as on Ctrl-C (checkpoint, exit status 130), never silently.
 * :class:`CoreSnapshot` records the attributes of the framework's modules and classes
   (``tinygrad_edu.*``) before the plugin runs; when the plugin fails, :meth:`restore` puts back
   what it changed (``Tensor.__mul__``, an ops function, ...) and names it.
@@ -37,7 +37,7 @@ class PluginAbort(Exception):
 
 
 _signals_seen = 0
-_counter = None   # the SIGINT handler installed by watch_sigint(), once per process
+_watching = False   # a counting SIGINT handler is in place (while plugins load)
 
 
 def _describe(exc: BaseException) -> str:
@@ -48,16 +48,19 @@ def _describe(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}, which would end the program"
 
 
-def watch_sigint() -> None:
-    """Count SIGINTs from now on (main thread; once per process): the handler in place is
-    wrapped by one that counts and then does exactly what it did (Python's default raises
-    KeyboardInterrupt, an ignored SIGINT stays ignored). Cheap after the first call."""
-    global _counter
-    if _counter is not None or threading.current_thread() is not threading.main_thread():
+@contextlib.contextmanager
+def watching_sigint():
+    """While the block runs (plugins loading), count SIGINTs: the handler in place is wrapped
+    by one that counts and then does exactly what it did (Python's default raises
+    KeyboardInterrupt; an ignored SIGINT stays ignored). Main thread only; restored after."""
+    global _watching
+    if _watching or threading.current_thread() is not threading.main_thread():
+        yield
         return
     try:
         previous = signal.getsignal(signal.SIGINT)
     except (ValueError, OSError):   # no signal support here
+        yield
         return
 
     def count(signum, frame):
@@ -68,40 +71,36 @@ def watch_sigint() -> None:
         elif previous != signal.SIG_IGN:
             raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, count)
+    _watching = True
     try:
-        signal.signal(signal.SIGINT, count)
-    except (ValueError, OSError):
-        return
-    _counter = count
-
-
-def signals_seen() -> int:
-    """How many SIGINTs arrived since :func:`watch_sigint` (compare before and after)."""
-    return _signals_seen
+        yield
+    finally:
+        _watching = False
+        if signal.getsignal(signal.SIGINT) is count:
+            signal.signal(signal.SIGINT, previous)
 
 
 def as_abort(exc: BaseException, seen_before: int) -> PluginAbort | None:
     """The :class:`PluginAbort` for a ``BaseException`` that plugin code raised, or None for
-    a real Ctrl-C: a KeyboardInterrupt during which a SIGINT arrived, or one we cannot judge
-    (another thread, or someone replaced the SIGINT handler since)."""
-    if isinstance(exc, KeyboardInterrupt):
-        try:
-            watching = _counter is not None and signal.getsignal(signal.SIGINT) is _counter
-        except (ValueError, OSError):
-            watching = False
-        if not watching or _signals_seen != seen_before \
-                or threading.current_thread() is not threading.main_thread():
-            return None
+    a real Ctrl-C: a KeyboardInterrupt during which a SIGINT arrived, or one that cannot be
+    judged (no counting handler in place: lifecycle hooks, other threads)."""
+    if isinstance(exc, KeyboardInterrupt) and (not _watching or _signals_seen != seen_before):
+        return None
     abort = PluginAbort(_describe(exc))
     abort.__cause__ = exc
     return abort
+
+
+def signals_seen() -> int:
+    """How many SIGINTs the counting handler has seen (compare before and after)."""
+    return _signals_seen
 
 
 @contextlib.contextmanager
 def guarded():
     """Run plugin code; turn its attempts to end the process into :class:`PluginAbort`
     (raised from the original exception). A real Ctrl-C propagates unchanged."""
-    watch_sigint()
     seen_before = _signals_seen
     try:
         yield

@@ -47,7 +47,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .components import KINDS, Component, validate_components
+from .components import Component, validate_components
 from .names import MissingReplacementTarget, NameClash, NameTable
 from . import plugin_guard
 from .plugin_guard import CoreSnapshot, PluginAbort, guarded
@@ -98,9 +98,10 @@ def call_hook(name: str, **kwargs) -> list:
 
     Checks the hook name and the argument names first (a clear TypeError instead of a silent
     mistake); if a plugin's implementation raises, the exception propagates unchanged with a
-    note naming the plugin. A plugin that calls ``sys.exit()`` or raises KeyboardInterrupt
-    itself (no Ctrl-C arrived) is quarantined and a :class:`PluginError` naming it is raised
-    instead (see :mod:`tinygrad_edu.plugin_guard`)."""
+    note naming the plugin. A plugin that calls ``sys.exit()`` (or raises another
+    ``BaseException`` that is not KeyboardInterrupt) is quarantined and a :class:`PluginError`
+    naming it is raised instead; a KeyboardInterrupt is taken for a Ctrl-C and propagates with
+    a note (see :mod:`tinygrad_edu.plugin_guard`)."""
     if name not in _SPEC_NAMES:
         close = difflib.get_close_matches(name, _SPEC_NAMES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -122,7 +123,10 @@ def call_hook(name: str, **kwargs) -> list:
         raise
     except BaseException as exc:   # sys.exit(), a KeyboardInterrupt: see plugin_guard
         abort = plugin_guard.as_abort(exc, seen_before)
-        if abort is None:
+        if abort is None:   # taken for a Ctrl-C
+            culprit = _plugin_in_traceback(caller, exc)
+            if culprit is not None and hasattr(exc, "add_note"):
+                exc.add_note(f"(in hook {name!r} of tinygrad_edu plugin {culprit!r})")
             raise
         raise _abort_in_hook(name, caller, abort) from exc
 
@@ -161,7 +165,8 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
             state.manager.set_blocked(name)
             record.status = "disabled"
             return record
-        _load_one(state, record, lambda: plugin)
+        with plugin_guard.watching_sigint():
+            _load_one(state, record, lambda: plugin)
         if record.status == "quarantined":
             del _runtime[name]
             del state.records[name]
@@ -251,13 +256,6 @@ def name_table() -> NameTable:
     return _get_state().names
 
 
-def loaded_components() -> list[Component]:
-    """Every component of every loaded plugin (``kind`` and ``plugin`` filled in; for a
-    replaced name, its active implementation)."""
-    table = name_table()
-    return [comp for kind in KINDS for comp in table.active(kind)]
-
-
 def generation() -> int:
     """A number that changes whenever the set of loaded components changes (loads the plugins
     on first use), so that a cache knows when to rebuild."""
@@ -292,7 +290,8 @@ def _get_state() -> _State:
                 "their module directly")
         _loading = True
         try:
-            state = _load()
+            with plugin_guard.watching_sigint():
+                state = _load()
         finally:
             _loading = False
         _state = state

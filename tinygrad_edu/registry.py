@@ -1,13 +1,17 @@
 """Find components by name: ``get("activation", "relu")``, ``get("optimizer", "Adam")``.
 
-The registries are filled from the plugins' registration hooks (see :mod:`tinygrad_edu.plugins`)
-and rebuilt whenever the set of plugins changes. Names are compared case-insensitively, with
-``-`` equal to ``_``, and a component's aliases are found too. A failed lookup raises
-:class:`UnknownComponentError` listing the available names and the closest match::
+Every lookup reads the one name table (:class:`tinygrad_edu.names.NameTable`) that the plugin
+manager fills from the registration hooks (see :mod:`tinygrad_edu.plugins`), a new one whenever
+the set of plugins changes. Names are compared case-insensitively, with ``-`` equal to ``_``, and a
+component's aliases are found too. A name may have several implementations (declared
+replacements, ``Component.replaces``): lookups give the active one,
+``get_component(kind, name, implementation="standard")`` the replaced one. A failed lookup raises
+:class:`UnknownComponentError` listing the available names (with their aliases) and the closest
+name or alias::
 
     >>> registry.get("activation", "rleu")
     UnknownComponentError: Unknown activation 'rleu'. Did you mean 'relu'?
-    Available activations: relu, sigmoid, softmax, tanh
+    Available activations: relu, sigmoid, silu (swish), softmax, tanh
 """
 from __future__ import annotations
 

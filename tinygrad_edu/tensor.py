@@ -17,8 +17,25 @@ import numpy as np
 from tinygrad_edu import autograd
 
 
+#: The clock of in-place changes: bumped by every ``Tensor.bump_version()``. A tensor's
+#: ``_version`` is the clock at its creation or at its last in-place change.
+_clock = 0
+
+
 class Tensor:
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "__weakref__")
+    """A numpy array (``.data``) with a gradient (``.grad``) and, for an op's output, the op
+    that made it (``._ctx``).
+
+    ``Tensor(array)`` shares the caller's numpy array when it already has the right dtype (as
+    ``torch.from_numpy`` does): no copy is made, and changes to one show in the other. That is
+    what lets an optimizer update parameters in place and the book API keep its ``params`` dict
+    in step with the model. In-place changes the framework makes (an optimizer's step,
+    ``bump_version()``) are tracked: backward refuses a graph whose saved tensors changed after
+    they were saved. Changes made directly through numpy (``t.data[...] = ...``, ``t.data = other``
+    or the caller's array) are not tracked, as PyTorch does not track ``.data``; ``detect_anomaly()`` finds them.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "_version", "__weakref__")
     #: numpy defers ``ndarray + Tensor`` to ``Tensor.__radd__`` instead of looping elementwise.
     __array_ufunc__ = None
 
@@ -36,6 +53,7 @@ class Tensor:
         self.requires_grad = requires_grad
         self._ctx = None
         self.name = name
+        self._version = _clock
 
     @classmethod
     def wrap(cls, array) -> "Tensor":
@@ -47,6 +65,7 @@ class Tensor:
         t.requires_grad = False
         t._ctx = None
         t.name = None
+        t._version = _clock
         return t
 
     # ---- array-like properties -------------------------------------------------------------
@@ -99,6 +118,15 @@ class Tensor:
             raise TypeError(f"Only floating-point tensors can require gradients, not "
                             f"{self.data.dtype}")
         self.requires_grad = flag
+        return self
+
+    def bump_version(self) -> "Tensor":
+        """Record that ``.data`` was changed in place (optimizers call this after each update).
+        A graph that saved this tensor before the change refuses to backward through it: its
+        gradient would be computed from the new values."""
+        global _clock
+        _clock += 1
+        self._version = _clock
         return self
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):

@@ -39,8 +39,8 @@ iteration and the epoch, before that loss reaches the parameters; a parameter th
 at the end of an epoch does too.
 
 The same seed gives the same history: the shuffling is seeded with ``seed``, and everything
-else in a step is deterministic (a model with Dropout draws its masks from its own generator,
-seeded when the model is built).
+else in a step is deterministic (a model with Dropout draws its masks from the generator it
+was built with). Without ``seed``, ``tg.manual_seed`` makes the whole run reproducible.
 """
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ from tinygrad_edu.evaluation import Evaluation, accuracy, check_data, evaluate, 
 from tinygrad_edu.data import DataLoader
 from tinygrad_edu.module import Module
 from tinygrad_edu.optimizer import Optimizer
+from tinygrad_edu.random import generator
 from tinygrad_edu.tensor import Tensor
 
 __all__ = ["Trainer", "History", "Evaluation", "DivergenceError", "evaluate", "accuracy", "fit"]
@@ -253,7 +254,7 @@ class Trainer:
         x_test, t_test  evaluated with the training data every ``eval_every`` epochs (and
                         after the last); ``eval_every=0`` evaluates only after the last epoch
         seed            seeds the shuffling (same seed, same model → same history;
-                        None: a different order every run)
+                        None: the framework's generator, seeded by ``tg.manual_seed``)
         progress        show a tqdm progress bar over the iterations (on stderr)
         verbose         print one line per evaluation (default: same as ``progress``)
         lr_schedule     None (the optimizer's lr, fixed), a name (``"cosine"``: from
@@ -290,7 +291,7 @@ class Trainer:
         self.lr_schedule = schedules.make_schedule(lr_schedule, self.base_lr, epochs * len(loader))
         train_eval = (x_train, t_train)
         if self.eval_train_samples is not None and self.eval_train_samples < len(x_train):
-            pick = np.random.default_rng(seed).choice(len(x_train), self.eval_train_samples, replace=False)
+            pick = generator(seed=seed).choice(len(x_train), self.eval_train_samples, replace=False)
             pick.sort()
             train_eval = (x_train[pick], t_train[pick])
 

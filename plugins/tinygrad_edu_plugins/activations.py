@@ -18,15 +18,11 @@ from tinygrad_edu.autograd import is_grad_enabled
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.function import Function
 from tinygrad_edu.hookspecs import hookimpl
-from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.tensor import as_tensor
 
 __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "swish", "softmax",
            "log_softmax", "identity", "Sigmoid", "ReLU", "LeakyReLU", "ELU", "Softmax",
            "LogSoftmax"]
-
-
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _check_axis(name, x, axis):
@@ -142,28 +138,28 @@ class LogSoftmax(Function):
 
 def sigmoid(x):
     """Sigmoid: y = 1 / (1 + exp(-x)), dy/dx = y (1 - y). Never overflows."""
-    return Sigmoid()(_tensor(x))
+    return Sigmoid()(as_tensor(x))
 
 
 def tanh(x):
     """Hyperbolic tangent: y = tanh(x), dy/dx = 1 - y**2."""
-    return _tensor(x).tanh()
+    return as_tensor(x).tanh()
 
 
 def relu(x):
     """Rectified linear unit: y = max(x, 0), dy/dx = 1 for x > 0 else 0."""
-    return ReLU()(_tensor(x))
+    return ReLU()(as_tensor(x))
 
 
 def leaky_relu(x, negative_slope=0.01):
     """Leaky ReLU: y = x for x > 0 else negative_slope * x; dy/dx = 1 or negative_slope."""
-    return LeakyReLU(negative_slope)(_tensor(x))
+    return LeakyReLU(negative_slope)(as_tensor(x))
 
 
 def elu(x, alpha=1.0):
     """Exponential linear unit: y = x for x > 0 else alpha (exp(x) - 1);
     dy/dx = 1 for x > 0 else alpha exp(x)."""
-    return ELU(alpha)(_tensor(x))
+    return ELU(alpha)(as_tensor(x))
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -177,14 +173,14 @@ def gelu(x):
     This is not the exact erf form x * Phi(x); the two differ by less than 1e-3 everywhere.
     Built from core operations, so every derivative order is available.
     """
-    x = _tensor(x)
+    x = as_tensor(x)
     u = (x + 0.044715 * x * x * x) * _GELU_C
     return 0.5 * x * (1.0 + u.tanh())
 
 
 def silu(x):
     """SiLU / swish: y = x sigmoid(x);  dy/dx = s + x s (1 - s) with s = sigmoid(x)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     return x * sigmoid(x)
 
 
@@ -194,7 +190,7 @@ swish = silu
 def softmax(x, axis=-1):
     """Softmax along ``axis``: y_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j;
     dL/dx_i = y_i (g_i - sum_j g_j y_j). Finite for any finite input."""
-    x = _tensor(x)
+    x = as_tensor(x)
     _check_axis("softmax", x, axis)
     return Softmax(axis)(x)
 
@@ -202,14 +198,14 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """log(softmax(x)) along ``axis``, computed stably as x - m - log sum_j exp(x_j - m);
     dL/dx_i = g_i - softmax(x)_i sum_j g_j."""
-    x = _tensor(x)
+    x = as_tensor(x)
     _check_axis("log_softmax", x, axis)
     return LogSoftmax(axis)(x)
 
 
 def identity(x):
     """Identity: y = x, dy/dx = 1 (the book's output activation for regression)."""
-    return _tensor(x)
+    return as_tensor(x)
 
 
 # ---- registration -------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ Every initializer has the signature ::
 
 ``fan_in`` / ``fan_out`` default to :func:`tinygrad_edu.init_utils.fans` of ``shape``
 ((in, out) affine weights, (FN, C, FH, FW) conv filters). ``rng`` is a
-``numpy.random.Generator`` (an int seed or None is turned into one). Values are drawn in
+``numpy.random.Generator`` (an int seed is turned into one; None means the framework's
+generator, which ``tg.manual_seed`` seeds). Values are drawn in
 float64 and then cast to ``dtype``, so one seed gives the same numbers in every dtype.
 
 ==================  ===================================================  ==================
@@ -33,6 +34,7 @@ import numpy as np
 from tinygrad_edu.components import Component, InitializerCheck
 from tinygrad_edu.hookspecs import hookimpl
 from tinygrad_edu.init_utils import fans
+from tinygrad_edu.random import default_generator
 
 __all__ = ["normal", "xavier", "xavier_uniform", "he_normal", "he_uniform", "zeros", "ones"]
 
@@ -66,7 +68,10 @@ def _prepare(name, shape, fan_in, fan_out, rng, dtype):
 
 
 def _generator(rng):
-    """A numpy Generator from a Generator, an int seed or None."""
+    """A numpy Generator from a Generator, an int seed, or None: the framework's generator
+    (:func:`tinygrad_edu.random.default_generator`, which ``tg.manual_seed`` seeds)."""
+    if rng is None:
+        return default_generator()
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 

@@ -11,13 +11,9 @@ from tinygrad_edu.autograd import is_grad_enabled
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.function import Function
 from tinygrad_edu.hookspecs import hookimpl
-from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.tensor import Tensor, as_tensor
 
 __all__ = ["softmax_cross_entropy", "mean_squared_error", "SoftmaxCrossEntropy"]
-
-
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _as_array(t) -> np.ndarray:
@@ -104,7 +100,7 @@ def softmax_cross_entropy(logits, t):
     L = -(1/N) sum_n sum_k t_nk log softmax(logits_n)_k  for one-hot / probability t of shape
     (N, C).  dL/dlogits = (softmax(logits) - onehot(t)) / N.  Stable for any finite logits.
     """
-    logits = _tensor(logits)
+    logits = as_tensor(logits)
     t = _as_array(t)
     return SoftmaxCrossEntropy(t)(logits)
 
@@ -117,7 +113,7 @@ def mean_squared_error(y, t):
     keeps that formula, the framework uses the mean (like PyTorch's ``MSELoss``). ``t`` may be
     an array or a Tensor; it must have y's shape.
     """
-    y = _tensor(y)
+    y = as_tensor(y)
     if not isinstance(t, Tensor):          # a constant target takes the output's float dtype
         t = Tensor(np.asarray(t, dtype=y.dtype if y.dtype.kind == "f" else None))
     if t.shape != y.shape:

@@ -29,7 +29,13 @@ Known differences from the book, all deliberate: the softmax cross-entropy is ex
 ``+ 1e-7`` inside the log: losses differ by about 1e-7 and now match their gradients);
 ``accuracy`` of the conv nets counts every sample (the book's skips a last partial batch);
 MultiLayerNet's ``accuracy`` accepts one-hot labels and its ``gradient`` includes the weight
-decay term; im2col and the layers raise a clear error for a stride that does not tile the input.
+decay term; labels of shape (N, 1) mean one class number per row for every N (the book's
+indexing gives that for N = 1 only); ``load_mnist`` says which data it used on stderr;
+``load_params`` reads pickles with :mod:`tinygrad_edu.safe_pickle` (no code from the file runs)
+and checks every array (names, shapes, real finite numbers) before it changes any.
+
+Every script of the book's repository (chapters 1-8) runs with only its imports redirected;
+docs/book-scripts.md has the table and tests/book_scripts/book_repo_harness.py the harness.
 """
 from collections import OrderedDict
 

@@ -46,13 +46,24 @@ class _GraphLayer:
         self._out = None
         return self._x
 
-    def _parameter(self, name) -> Parameter:
-        """A Parameter sharing memory with the array ``self.<name>``."""
+    def _parameter(self, name, shape=None, dtype=None) -> Parameter:
+        """A Parameter sharing memory with the float array ``self.<name>``. A number or an
+        integer array (the book's ``Convolution(W, b=0)``, which numpy broadcasts) becomes a
+        float array of ``shape`` and ``dtype`` instead -- a copy, whose gradient still lands
+        in ``d<name>``."""
         array = getattr(self, name)
-        if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
-            raise TypeError(f"{type(self).__name__}: {name} must be a float numpy array, got "
+        if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+            return Parameter(array)
+        value = np.asarray(array)
+        if shape is None or value.dtype.kind not in "biuf":
+            raise TypeError(f"{type(self).__name__}: {name} must be a float numpy array"
+                            f"{' or a number' if shape is not None else ''}, got "
                             f"{type(array).__name__} {getattr(array, 'dtype', '')}")
-        return Parameter(array)
+        try:
+            return Parameter(np.array(np.broadcast_to(value, shape), dtype=dtype))
+        except ValueError:
+            raise ValueError(f"{type(self).__name__}: {name} of shape {value.shape} does not "
+                             f"broadcast to {shape}") from None
 
     def _output(self, out: Tensor, params: dict) -> np.ndarray:
         self._out, self._params = out, params
@@ -143,15 +154,29 @@ class Affine(_WeightedLayer):
         x = self._input(x)
         self.original_x_shape = x.shape
         self.x = x.data.reshape(x.shape[0], -1)
-        W, b = self._parameter("W"), self._parameter("b")
+        W = self._parameter("W")
+        b = self._parameter("b", shape=(W.shape[1],), dtype=W.dtype)
         module = self._registered_layer("affine", W.shape, W.shape[0], W.shape[1],
                                         weight_init="zeros", dtype=W.dtype)
         return self._run(module, x, W, b)
 
 
+def _class_labels(t: np.ndarray, scores_shape) -> np.ndarray:
+    """Labels of shape (N, 1) (the book's ch07 gradient check passes
+    ``np.array([1]).reshape(1, 1)``) as the class numbers (N,) they are; one-hot rows (N, C)
+    and labels (N,) pass unchanged.
+
+    (The book's own code indexes ``y[np.arange(N), t]`` with them, which gives the right loss
+    for N = 1 and an (N, N) broadcast for N > 1; here every N means one label per row.)"""
+    if (t.ndim == 2 and t.shape[1] == 1 and t.dtype.kind in "iu" and len(scores_shape) == 2
+            and scores_shape[1] != 1):
+        return t.reshape(-1)
+    return t
+
+
 class SoftmaxWithLoss(_GraphLayer):
     """L = -(1/N) sum_n log softmax(x_n)[t_n] (the registered ``softmax_cross_entropy``,
-    fused and stable), for labels t (N,) or one-hot rows t (N, C);
+    fused and stable), for labels t (N,) or (N, 1) or one-hot rows t (N, C);
     dx = (softmax(x) - t) / N * dout.
 
     Unlike the book's ``cross_entropy_error`` there is no + 1e-7 inside the log: the loss is
@@ -166,7 +191,7 @@ class SoftmaxWithLoss(_GraphLayer):
     def forward(self, x, t):
         x = self._input(x)
         self.t = t
-        targets = np.asarray(t)
+        targets = _class_labels(np.asarray(t), x.shape)
         if targets.ndim == 2 and targets.dtype.kind != "f":
             targets = targets.astype(x.dtype)
         loss = registry.get("loss", "softmax_cross_entropy")(x, targets)
@@ -279,9 +304,10 @@ class Convolution(_WeightedLayer):
     def forward(self, x):
         x = self._input(x)
         self.x = x.data
-        W, b = self._parameter("W"), self._parameter("b")
+        W = self._parameter("W")
         if W.ndim != 4:
             raise ValueError(f"Convolution: W must have shape (FN, C, FH, FW), got {W.shape}")
+        b = self._parameter("b", shape=(W.shape[0],), dtype=W.dtype)
         FN, C, FH, FW = W.shape
         module = self._registered_layer("conv2d", (W.shape, self.stride, self.pad),
                                         C, FN, (FH, FW), stride=self.stride, padding=self.pad,

@@ -11,10 +11,12 @@ Arrays as the book returns them:
 The data come from :func:`tinygrad_edu.data.load_mnist`: the full MNIST if it is found locally
 (``root``, the ``TINYGRAD_EDU_DATA`` environment variable, the user cache), otherwise the
 embedded sample of 10,000 training and 2,000 test images. Which one was used is printed once
-per process and kept in :data:`last_source`. MNIST is by Yann LeCun, Corinna Cortes and
+per process on stderr (stdout stays what the book's code prints) and kept in :data:`last_source`. MNIST is by Yann LeCun, Corinna Cortes and
 Christopher J.C. Burges (CC BY-SA 3.0).
 """
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
@@ -47,7 +49,7 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, source="aut
     last_source = dataset.source
     if dataset.source not in _announced:
         _announced.add(dataset.source)
-        print(f"load_mnist: using {dataset.source}")
+        print(f"load_mnist: using {dataset.source}", file=sys.stderr)
     out = []
     for x, t in ((dataset.x_train, dataset.t_train), (dataset.x_test, dataset.t_test)):
         x, t = _data.preprocess(x, t, normalize=normalize, flatten=flatten, one_hot_label=False)

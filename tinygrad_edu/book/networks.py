@@ -13,11 +13,22 @@ Each has the book's constructor and attributes:
   reverse order, each one run by the framework's autodiff -- returning a dict like ``params``;
 * ``numerical_gradient(x, t)``: the same by central differences (for gradient checks);
 * ``save_params(file_name)`` / ``load_params(file_name)``: a pickled dict of arrays, the
-  book's own format (files written by the book's code load too); a name ending in ``.npz``
-  uses numpy's format instead.
+  book's own format (files written by the book's code load too, through a loader that runs
+  no code from the file: :mod:`tinygrad_edu.safe_pickle`); a name ending in ``.npz`` uses
+  numpy's format instead.
 
 Weights are drawn from numpy's global random state exactly as the book draws them, so after
 ``np.random.seed(0)`` a network starts from the book's numbers.
+
+Why these are not wrappers of :mod:`tinygrad_edu.models`: the book's interface is a chain of
+layer objects, each with its own ``forward``/``backward`` that scripts call one by one, and a
+``params`` dict of float64 arrays drawn from numpy's global state. The layers here *are* the
+framework's registered components (see :mod:`tinygrad_edu.book.layers`); what is the book's
+own is only how they are chained, and the two places where the book's layers compute
+something else than the framework's modules -- its Dropout (no 1/(1-p) scaling) and its
+BatchNormalization (running variance from 0, momentum on the old value) -- which the book's
+printed numbers depend on. A wrapper around ``models.MultiLayerNet`` would need a second,
+layer-by-layer path for exactly that interface.
 """
 from __future__ import annotations
 
@@ -27,6 +38,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from tinygrad_edu import safe_pickle
 from tinygrad_edu.atomic import atomic_write, save_npz_atomic
 from tinygrad_edu.book.gradient import numerical_gradient as _numerical_gradient
 from tinygrad_edu.book.layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling,
@@ -161,22 +173,26 @@ class _BookNetwork:
             pickle.dump(params, f)
 
     def load_params(self, file_name="params.pkl"):
-        """Read parameters saved by ``save_params`` -- or by the book's own code -- and copy
-        them into ``params`` in place (the layers and any optimizer keep seeing them).
+        """Read parameters saved by ``save_params`` -- or by the book's own code, such as its
+        published ``params.pkl`` -- and copy them into ``params`` in place (the layers and any
+        optimizer keep seeing them).
 
-        The file must have exactly the keys of ``params`` with the same shapes; otherwise a
-        ValueError lists the differences and nothing is changed. Note: reading a pickle can run
-        code stored in it; load only files you trust (``.npz`` files cannot).
+        A ``.pkl`` is read by :mod:`tinygrad_edu.safe_pickle`, which runs nothing from the
+        file (a crafted pickle is refused, naming the global it asked for); a name ending in
+        ``.npz`` is read by numpy without pickles. Everything is checked before anything is
+        assigned: the file must hold exactly the keys of ``params``, each a real number array
+        (int or float, not strings, bool, complex or objects) of the same shape with only
+        finite values; otherwise a ValueError lists every problem and nothing is changed.
         """
-        if str(file_name).endswith(".npz"):
+        name = os.fspath(file_name)
+        if name.endswith(".npz"):
             with np.load(file_name, allow_pickle=False) as data:
                 loaded = {key: data[key] for key in data.files}
         else:
-            with open(file_name, "rb") as f:
-                loaded = pickle.load(f)
+            loaded = safe_pickle.load(file_name)
         if not isinstance(loaded, dict):
-            raise ValueError(f"load_params: {os.fspath(file_name)!r} holds a "
-                             f"{type(loaded).__name__}, not a dict of parameter arrays")
+            raise ValueError(f"load_params: {name!r} holds a {type(loaded).__name__}, not a "
+                             f"dict of parameter arrays")
         problems = []
         missing = [k for k in self.params if k not in loaded]
         unexpected = [k for k in loaded if k not in self.params]
@@ -184,17 +200,31 @@ class _BookNetwork:
             problems.append(f"missing: {', '.join(map(str, missing))}")
         if unexpected:
             problems.append(f"unexpected: {', '.join(map(str, unexpected))}")
+        values = {}
         for key in self.params:
-            if key in loaded:
-                have, got = np.shape(self.params[key]), np.shape(loaded[key])
-                if have != got:
-                    problems.append(f"{key}: the network has shape {have}, the file {got}")
+            if key not in loaded:
+                continue
+            value = loaded[key]
+            if not isinstance(value, (np.ndarray, np.number, int, float)) or isinstance(
+                    value, bool) or np.asarray(value).dtype.kind not in "iuf":
+                kind = getattr(value, "dtype", type(value).__name__)
+                problems.append(f"{key}: holds {kind} values, not real numbers")
+                continue
+            value = np.asarray(value)
+            have, got = np.shape(self.params[key]), value.shape
+            if have != got:
+                problems.append(f"{key}: the network has shape {have}, the file {got}")
+            elif not np.all(np.isfinite(value)):
+                bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+                problems.append(f"{key}: {bad} of its values are NaN or infinite")
+            else:
+                values[key] = value.astype(self.params[key].dtype)
         if problems:
-            raise ValueError(f"load_params: {os.fspath(file_name)!r} does not fit this "
+            raise ValueError(f"load_params: {name!r} does not fit this "
                              f"{type(self).__name__} (nothing was loaded); "
                              + "; ".join(problems))
         for key, layer, attr in self._param_layers():
-            self.params[key][...] = loaded[key]
+            self.params[key][...] = values[key]
             setattr(layer, attr, self.params[key])   # the layer holds the params array again
 
 

@@ -89,6 +89,8 @@ class _BookOptimizer:
 
     _registered = ""
     _state_names: tuple[str, ...] = ()
+    #: an optimizer without state (the book's SGD) may update one model, then another
+    _stateless = False
 
     def __init__(self, **hyper: Any):
         self._hyper_names = tuple(hyper)
@@ -100,7 +102,7 @@ class _BookOptimizer:
     def update(self, params, grads):
         """Update every entry of ``params`` in place from ``grads[key]`` (same keys)."""
         who = type(self).__name__
-        if self._inner is None:
+        if self._inner is None or (self._stateless and not self._fits(params)):
             self._bind(params, who)
         elif set(params) != {slot.key for slot in self._slots}:
             raise KeyError(f"{who}.update: params has keys {sorted(map(str, params))}, but this "
@@ -125,6 +127,17 @@ class _BookOptimizer:
         for slot in self._slots:
             slot.store(params)
             slot.param.grad = None
+
+    def _fits(self, params):
+        """Whether ``params`` has the keys, kinds and shapes this optimizer was bound to."""
+        if set(params) != {slot.key for slot in self._slots}:
+            return False
+        for slot in self._slots:
+            value = params[slot.key]
+            if slot.is_array != isinstance(value, np.ndarray) or (
+                    slot.is_array and value.shape != slot.param.data.shape):
+                return False
+        return True
 
     def _bind(self, params, who):
         if not hasattr(params, "items"):
@@ -156,9 +169,11 @@ class _BookOptimizer:
 
 
 class SGD(_BookOptimizer):
-    """Stochastic gradient descent: p <- p - lr g."""
+    """Stochastic gradient descent: p <- p - lr g. It keeps no state, so, as in the book, one
+    SGD may update several networks in turn (ch06/batch_norm_test.py does)."""
 
     _registered = "sgd"
+    _stateless = True
 
     def __init__(self, lr=0.01):
         super().__init__(lr=lr)

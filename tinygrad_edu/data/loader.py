@@ -6,7 +6,8 @@
             ...
 
 With ``shuffle=True`` each pass uses a new permutation of the samples, drawn from a
-generator seeded once with ``seed``: the same seed gives the same sequence of epochs.
+generator seeded once with ``seed``: the same seed gives the same sequence of epochs. Without a
+seed (or ``rng=``) the permutations come from the framework's generator (``tg.manual_seed``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Iterator
 
 import numpy as np
 
+from tinygrad_edu.random import generator
+
 __all__ = ["DataLoader"]
 
 
@@ -24,11 +27,13 @@ class DataLoader:
 
     shuffle: visit the samples in a new random order every epoch (else in order).
     seed: seeds the shuffling; the n-th epoch of two loaders with the same seed is identical.
+    rng: a ``numpy.random.Generator`` to shuffle with instead (neither: the framework's one).
     drop_last: leave out the last batch if it has fewer than ``batch_size`` samples.
     ``len(loader)`` is the number of batches per epoch.
     """
 
-    def __init__(self, x, t, batch_size: int, shuffle: bool = False, seed: int | None = None, drop_last: bool = False):
+    def __init__(self, x, t, batch_size: int, shuffle: bool = False, seed: int | None = None, drop_last: bool = False,
+                 rng: np.random.Generator | None = None):
         x, t = np.asarray(x), np.asarray(t)
         if x.ndim == 0 or t.ndim == 0:
             raise ValueError(f"DataLoader: x and t must be arrays of samples, got shapes {x.shape} and {t.shape}")
@@ -41,7 +46,7 @@ class DataLoader:
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        self.rng = generator(rng, seed, owner="DataLoader")
 
     @property
     def num_samples(self) -> int:

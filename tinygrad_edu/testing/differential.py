@@ -41,7 +41,7 @@ from hypothesis.extra import numpy as hnp
 from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.tensor import Tensor
-from tinygrad_edu.testing.conformance import _numpy_errors_quiet, _settings
+from tinygrad_edu.testing.conformance.common import conformance_settings, numpy_errors_quiet
 from tinygrad_edu.testing.strategies import shapes
 
 __all__ = ["check_replacement", "DifferentialReport", "Mismatch", "RTOL", "ATOL", "DTYPES"]
@@ -124,7 +124,7 @@ def check_replacement(component: Component, standard: Component, max_examples: i
         raise ValueError(f"check_replacement: the layer {standard.name!r} declares no "
                          f"Check(cases=...), so there is nothing to build it with")
     report = DifferentialReport(_label(component), _label(standard), kind)
-    chosen = _settings(settings or Settings(), max_examples)
+    chosen = conformance_settings(settings or Settings(), max_examples)
     for dtype in dtypes:
         dtype = np.dtype(dtype)
 
@@ -136,7 +136,7 @@ def check_replacement(component: Component, standard: Component, max_examples: i
 
         compare.__name__ = f"differential_{kind}_{standard.name}_{dtype.name}"
         runner = chosen(given(data=st.data())(compare))
-        with _numpy_errors_quiet():
+        with numpy_errors_quiet():
             try:
                 runner()
             except _Disagreement as failure:      # the shrunk, final example

@@ -13,7 +13,7 @@ from tinygrad_edu import Check, Component, OptimizerCheck, hookimpl
 
 from .activations import mish, softplus
 from .layers import LayerNorm
-from .optimizers import Lion, lion_first_step
+from .optimizers import Lion, lion_step
 
 __all__ = ["softplus", "mish", "LayerNorm", "Lion"]
 
@@ -58,4 +58,4 @@ def register_layers():
 @hookimpl
 def register_optimizers():
     return [Component("lion", Lion, check=OptimizerCheck(
-        kwargs={"beta1": 0.8, "beta2": 0.95, "weight_decay": 0.1}, first_step=lion_first_step))]
+        kwargs={"beta1": 0.8, "beta2": 0.95, "weight_decay": 0.1}, step=lion_step))]

@@ -5,7 +5,7 @@ import numpy as np
 
 from tinygrad_edu.optimizer import Optimizer
 
-__all__ = ["Lion", "lion_first_step"]
+__all__ = ["Lion", "lion_step"]
 
 
 class Lion(Optimizer):
@@ -39,7 +39,9 @@ class Lion(Optimizer):
         m += (1.0 - self.beta2) * grad
 
 
-def lion_first_step(p, g, lr, beta1=0.9, beta2=0.99, weight_decay=0.0):
-    """The first step from a fresh state: m = 0, so c = (1 − β1)·g and
-    p ← p·(1 − lr·λ) − lr·sign((1 − β1)·g)   (the sign of g, unless (1 − β1)·g underflows)."""
-    return p * (1.0 - lr * weight_decay) - lr * np.sign((1.0 - beta1) * g)
+def lion_step(p, g, state, lr, beta1=0.9, beta2=0.99, weight_decay=0.0):
+    """One step in plain numpy, for the conformance suite (``OptimizerCheck.step``):
+    c = β1·m + (1 − β1)·g;  p ← p·(1 − lr·λ) − lr·sign(c);  m ← β2·m + (1 − β2)·g."""
+    m = state.get("m", 0.0)
+    p = p * (1.0 - lr * weight_decay) - lr * np.sign(beta1 * m + (1.0 - beta1) * g)
+    return p, {"m": beta2 * m + (1.0 - beta2) * g}

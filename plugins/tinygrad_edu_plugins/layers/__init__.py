@@ -7,7 +7,8 @@ in the book), found automatically. Layers with weights take
 * ``weight_init``: an initializer name (``"he"``, ``"xavier"``, ``"normal"``, ... looked up in
   the registry), a float (the std of a normal distribution: the book's ``weight_init_std``), or
   a function ``init(shape, fan_in, fan_out, rng, dtype) -> np.ndarray``;
-* ``rng`` (a ``numpy.random.Generator``) or ``seed`` (an int), for reproducible weights;
+* ``rng`` (a ``numpy.random.Generator``) or ``seed`` (an int), for weights of their own;
+  without either they draw from the framework's generator (``tg.manual_seed`` seeds it);
 * ``dtype`` (default float32): the dtype of the parameters. A float32 input stays float32
   through forward and backward.
 

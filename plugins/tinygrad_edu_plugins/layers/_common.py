@@ -10,22 +10,6 @@ import numbers
 
 import numpy as np
 
-from tinygrad_edu.tensor import Tensor
-
-
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
-def _generator(rng, seed):
-    if rng is not None and seed is not None:
-        raise ValueError("give either rng or seed, not both")
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is not None:
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return np.random.default_rng(seed)
-
 
 def _float_dtype(layer, dtype):
     dtype = np.dtype(dtype)

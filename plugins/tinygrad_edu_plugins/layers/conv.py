@@ -11,9 +11,10 @@ from tinygrad_edu.components import Check, Component
 from tinygrad_edu.function import Function
 from tinygrad_edu.im2col import col2im, conv_output_size, im2col
 from tinygrad_edu.module import Module
-from tinygrad_edu.tensor import Parameter, Tensor
+from tinygrad_edu.random import generator
+from tinygrad_edu.tensor import Parameter, Tensor, as_tensor
 
-from ._common import _check_nchw, _float_dtype, _generator, _pair, _tensor, initial_weight
+from ._common import _check_nchw, _float_dtype, _pair, initial_weight
 
 __all__ = ["Conv2d", "Conv2dFunction", "Im2col", "Col2im"]
 
@@ -116,8 +117,11 @@ class Conv2d(Module):
     """2-D convolution layer: filters W of shape (FN, C, FH, FW), bias b of shape (FN,).
 
     y[n, f, i, j] = b[f] + sum_{c, dy, dx} W[f, c, dy, dx] * xpad[n, c, i*stride + dy,
-    j*stride + dx], with output size OH = (H + 2*padding - FH) / stride + 1 (likewise OW),
-    which must be an integer. Computed by im2col (see :class:`Conv2dFunction`).
+    j*stride + dx], with output size OH = floor((H + 2*padding - FH) / stride) + 1 (likewise
+    OW), as in the book and PyTorch: when the stride does not tile the padded input, the last
+    (H + 2*padding - FH) % stride rows (columns) that no filter position reaches are dropped;
+    they do not affect y, so their gradient is zero. Computed by im2col (see
+    :class:`Conv2dFunction`).
     Weights are initialised with fan_in = C*FH*FW, fan_out = FN*FH*FW.
     """
 
@@ -138,11 +142,11 @@ class Conv2d(Module):
         shape = (self.out_channels, self.in_channels, FH, FW)
         self.W = Parameter(initial_weight("Conv2d", shape, self.in_channels * FH * FW,
                                           self.out_channels * FH * FW, weight_init,
-                                          _generator(rng, seed), dtype))
+                                          generator(rng, seed, owner="Conv2d"), dtype))
         self.b = Parameter(np.zeros(self.out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x):
-        x = _tensor(x)
+        x = as_tensor(x)
         _check_nchw(f"Conv2d({self.in_channels}, {self.out_channels})", x, self.in_channels)
         conv = Conv2dFunction(self.stride, self.padding)
         return conv(x, self.W, self.b) if self.b is not None else conv(x, self.W)

@@ -7,9 +7,10 @@ import numpy as np
 
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.module import Module
-from tinygrad_edu.tensor import Parameter
+from tinygrad_edu.random import generator
+from tinygrad_edu.tensor import Parameter, as_tensor
 
-from ._common import _float_dtype, _generator, _tensor, initial_weight
+from ._common import _float_dtype, initial_weight
 
 __all__ = ["Affine", "Linear"]
 
@@ -31,14 +32,14 @@ class Affine(Module):
                 raise ValueError(f"Affine: {what} must be a positive int, got {n!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = _float_dtype("Affine", dtype)
-        rng = _generator(rng, seed)
+        rng = generator(rng, seed, owner="Affine")
         self.W = Parameter(initial_weight("Affine", (self.in_features, self.out_features),
                                           self.in_features, self.out_features, weight_init,
                                           rng, dtype))
         self.b = Parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
 
     def forward(self, x):
-        x = _tensor(x)
+        x = as_tensor(x)
         if x.ndim == 0:
             raise ValueError("Affine: the input is a scalar; expected shape (N, in_features)")
         if x.ndim > 2:

@@ -7,9 +7,9 @@ import numpy as np
 
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.module import Module
-from tinygrad_edu.tensor import Parameter
+from tinygrad_edu.tensor import Parameter, as_tensor
 
-from ._common import _float_dtype, _tensor
+from ._common import _float_dtype
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -45,7 +45,7 @@ class _BatchNorm(Module):
                              f"{self._shape_text()}, got {x.shape}")
 
     def forward(self, x):
-        x = _tensor(x)
+        x = as_tensor(x)
         self._check(x)
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, self.num_features) + (1,) * (x.ndim - 2)   # broadcasts over the batch

@@ -11,8 +11,9 @@ from tinygrad_edu.components import Check, Component
 from tinygrad_edu.function import Function
 from tinygrad_edu.im2col import conv_output_size
 from tinygrad_edu.module import Module
+from tinygrad_edu.tensor import as_tensor
 
-from ._common import _check_nchw, _pair, _tensor
+from ._common import _check_nchw, _pair
 
 __all__ = ["MaxPool2d", "AvgPool2d", "MaxPool2dFunction", "AvgPool2dFunction"]
 
@@ -222,7 +223,7 @@ class _Pool2d(Module):
         self._geometry = _PoolGeometry(name, self.kernel_size, self.stride, self.padding)
 
     def forward(self, x):
-        return self._function(self._geometry)(_tensor(x))
+        return self._function(self._geometry)(as_tensor(x))
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -233,7 +234,9 @@ class MaxPool2d(_Pool2d):
 
     ``stride`` defaults to the window size (non-overlapping windows, the usual 2x2/2); padding
     adds -inf borders. Each gradient goes to its window's maximum only (the first one if
-    several values tie). The output size must be an integer (see :func:`conv_output_size`).
+    several values tie). Output size OH = floor((H + 2*padding - kh) / stride) + 1 (likewise
+    OW), as in the book and PyTorch: rows and columns that no window reaches (when the stride
+    does not tile the padded input) are dropped and get a zero gradient.
     """
 
     _function = MaxPool2dFunction
@@ -241,7 +244,8 @@ class MaxPool2d(_Pool2d):
 
 class AvgPool2d(_Pool2d):
     """Average pooling over kh x kw windows: y = the mean of each window (zero padding is
-    counted); each window element receives dL/dy / (kh*kw)."""
+    counted); each window element receives dL/dy / (kh*kw). The output size and the dropped
+    border are those of :class:`MaxPool2d`."""
 
     _function = AvgPool2dFunction
 

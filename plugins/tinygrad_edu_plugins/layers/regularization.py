@@ -7,8 +7,9 @@ import numpy as np
 
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.module import Module
+from tinygrad_edu.random import generator
+from tinygrad_edu.tensor import as_tensor
 
-from ._common import _generator, _tensor
 
 __all__ = ["Dropout"]
 
@@ -21,6 +22,9 @@ class Dropout(Module):
     Scaling during training (PyTorch's convention) means inference needs no change. The book
     instead multiplies by (1 - p) at inference (``tinygrad_edu.book`` keeps that); both give
     the same expected activations.
+
+    The masks come from ``rng`` (a ``numpy.random.Generator``), from a generator seeded with
+    ``seed``, or, given neither, from the framework's generator (``tg.manual_seed`` seeds it).
     """
 
     def __init__(self, p=0.5, rng=None, seed=None):
@@ -28,10 +32,10 @@ class Dropout(Module):
         if not (isinstance(p, numbers.Real) and 0.0 <= p <= 1.0):
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
-        self.rng = _generator(rng, seed)
+        self.rng = generator(rng, seed, owner="Dropout")
 
     def forward(self, x):
-        x = _tensor(x)
+        x = as_tensor(x)
         if not self.training or self.p == 0.0:
             return x
         if self.p == 1.0:

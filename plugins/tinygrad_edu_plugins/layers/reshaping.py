@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.module import Module
+from tinygrad_edu.tensor import as_tensor
 
-from ._common import _tensor
 
 __all__ = ["Flatten"]
 
@@ -18,7 +18,7 @@ class Flatten(Module):
         self.start_dim = int(start_dim)
 
     def forward(self, x):
-        x = _tensor(x)
+        x = as_tensor(x)
         if not 0 <= self.start_dim < max(x.ndim, 1):
             raise ValueError(f"Flatten(start_dim={self.start_dim}): input of shape {x.shape} has "
                              f"no dimension {self.start_dim}")
