@@ -924,3 +924,22 @@ def test_the_readme_safe_pickle_snippet_runs(tmp_path, monkeypatch):
     exec(compile(snippet, "README.md safe_pickle block", "exec"), namespace)
     assert namespace["params"].keys() == params.keys()
     np.testing.assert_array_equal(namespace["params"]["W1"], params["W1"])
+
+
+def test_convolution_and_pooling_take_the_floor_like_the_book():
+    """A stride that does not tile the padded input: the book's im2col takes the floor of
+    (H + 2*pad - FH) / stride + 1 and leaves out the border no window reaches; so do these."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 8, 7))
+    W, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    conv = book.Convolution(W, b, stride=2, pad=0)
+    out = conv.forward(x)
+    assert out.shape == (2, 3, 3, 3)                  # (8 - 3) // 2 + 1 rows, (7 - 3) // 2 + 1
+    np.testing.assert_allclose(out, naive_conv2d(x, W, b, 2, 0), rtol=1e-10)
+    dx = conv.backward(np.ones_like(out))
+    assert np.all(dx[:, :, 7, :] == 0) and np.any(dx[:, :, 6, :] != 0)   # row 7 is not seen
+    pool = book.Pooling(3, 3, stride=2)
+    pooled = pool.forward(x)
+    assert pooled.shape == (2, 2, 3, 3)
+    np.testing.assert_array_equal(pooled[:, :, 2, 2], x[:, :, 4:7, 4:7].max(axis=(2, 3)))
+    assert book.im2col(x, 3, 3, stride=2).shape == (2 * 3 * 3, 2 * 9)

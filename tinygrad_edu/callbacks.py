@@ -30,7 +30,6 @@ by name (the ``register_callbacks`` hook; ``tinygrad-edu train --callback NAME``
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -131,11 +130,9 @@ class PluginHooks(Callback):
 
 
 def _json_number(value):
-    """NaN and infinities as strings: history.json stays valid JSON for every reader."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+    """numpy scalars as plain numbers, for ``json.dump(default=...)``."""
     if isinstance(value, (np.floating, np.integer)):
-        return _json_number(value.item())
+        return value.item()
     raise TypeError(f"not JSON serializable: {value!r}")
 
 

@@ -71,7 +71,7 @@ def _label(t: Tensor) -> str:
     ctx = t._ctx
     if ctx is not None:
         op = type(ctx).__name__
-        if getattr(ctx, "inputs", None) is None:
+        if not getattr(ctx, "inputs", None):  # () once backward released the graph
             op += " (graph freed)"
     else:
         op = "Parameter" if isinstance(t, Parameter) else "Tensor"

@@ -17,9 +17,8 @@ Two families of hooks exist:
   :class:`~tinygrad_edu.components.Component`; the components are then found by name
   (``tinygrad_edu.registry.get("activation", "swish")``, ``F.swish``, ``nn.MyLayer``).
 * **training lifecycle hooks** (``before_fit`` ... ``after_backward``) are called only for a
-  Trainer that opts in with ``callbacks=[tinygrad_edu.callbacks.PluginHooks()]`` (or
-  ``tinygrad-edu train --callback plugin_hooks`` where a plugin offers it): installing a plugin
-  never changes every Trainer. New code offers a callback by name instead
+  Trainer that opts in with ``callbacks=[tinygrad_edu.callbacks.PluginHooks()]``: installing a
+  plugin never changes every Trainer. New code offers a callback by name instead
   (``register_callbacks``). They return nothing; a plugin acts by reading or changing the
   trainer, the model or the logs. Setting ``trainer.stop_training = True`` ends training after
   the current batch.

@@ -12,8 +12,8 @@ presses Ctrl-C. Either way the work done so far should be saved, so while ``Trai
   (``finishing``), further signals are only noted: a save that has begun always completes.
 
 Signal handlers can only be installed in the main thread; elsewhere these classes do nothing,
-and Python's defaults apply. A handler somebody else installed (not Python's default, nor the
-plugin guard's SIGINT counter that wraps it) is left alone.
+and Python's defaults apply. A handler somebody else installed (not Python's default) is left
+alone.
 """
 from __future__ import annotations
 
@@ -35,16 +35,6 @@ if hasattr(signal, "SIGTERM"):
     _DEFAULTS[signal.SIGTERM] = signal.SIG_DFL
 
 
-def _is_default(signum: int, handler) -> bool:
-    """Python's own handler, or the plugin guard's SIGINT counter, which wraps it and behaves
-    the same (:func:`tinygrad_edu.plugin_guard.watch_sigint`)."""
-    if handler is _DEFAULTS[signum]:
-        return True
-    from tinygrad_edu import plugin_guard
-
-    return signum == signal.SIGINT and handler is not None and handler is plugin_guard._counter
-
-
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -62,7 +52,7 @@ class StopSignals:
     def __enter__(self) -> "StopSignals":
         if _in_main_thread():
             for signum in _DEFAULTS:
-                if _is_default(signum, signal.getsignal(signum)):
+                if signal.getsignal(signum) is _DEFAULTS[signum]:
                     self._previous[signum] = signal.signal(signum, self._handle)
         return self
 

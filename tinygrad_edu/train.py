@@ -1,4 +1,4 @@
-"""The training loop: mini-batch gradient descent with evaluation, history and plugin hooks.
+"""The training loop: mini-batch gradient descent with evaluation, history and callbacks.
 
     from tinygrad_edu.train import Trainer
     trainer = Trainer(model, loss="softmax_cross_entropy", optimizer="adam", lr=0.001)
@@ -84,7 +84,8 @@ class History:
     times        seconds since the start of fit at each evaluation
     lr           the learning rate of every iteration (what the optimizer used)
     lr_schedule  the schedule of the last fit, as its repr (None: a fixed learning rate)
-    interrupted  True if Ctrl-C ended the run; stopped_early: a plugin set stop_training
+    interrupted  True if Ctrl-C or SIGTERM ended the run; stopped_early: a callback set
+                 stop_training
     """
 
     loss: list[float] = field(default_factory=list)

@@ -27,11 +27,7 @@ from tinygrad_edu.function import Function
 from tinygrad_edu.hookspecs import hookimpl
 from tinygrad_edu.module import Module
 from tinygrad_edu.optimizer import Optimizer
-from tinygrad_edu.tensor import Parameter, Tensor
-
-
-def _tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
+from tinygrad_edu.tensor import Parameter, Tensor, as_tensor
 
 
 # ---- activations -------------------------------------------------------------------------------
@@ -51,7 +47,7 @@ class _BrokenSoftplus(Function):
 
 def broken_softplus(x):
     """softplus with a wrong factor in its backward."""
-    return _BrokenSoftplus()(_tensor(x))
+    return _BrokenSoftplus()(as_tensor(x))
 
 
 class _NumpyTanh(Function):
@@ -67,12 +63,12 @@ class _NumpyTanh(Function):
 
 def broken_numpy_tanh(x):
     """tanh whose backward is plain numpy, yet the declaration says second_order=True."""
-    return _NumpyTanh()(_tensor(x))
+    return _NumpyTanh()(as_tensor(x))
 
 
 def broken_double(x):
     """y = 2 x, with the 2 as a float64 Tensor: a float32 x gives a float64 y."""
-    return _tensor(x) * Tensor(np.array(2.0))   # BUG: should be a Python float
+    return as_tensor(x) * Tensor(np.array(2.0))   # BUG: should be a Python float
 
 
 # ---- loss --------------------------------------------------------------------------------------
@@ -85,7 +81,7 @@ class _BrokenMSE(Function):
         self.t = t
 
     def forward(self, y):
-        self.diff = y - self.t
+        self.diff = y - self.t.astype(y.dtype)   # keeps float32 float32: only the 2 is wrong
         return np.asarray(np.mean(self.diff ** 2), dtype=y.dtype)
 
     def backward(self, gy):
@@ -94,7 +90,7 @@ class _BrokenMSE(Function):
 
 def broken_mse(y, t):
     """mean squared error with the factor 2 missing from the gradient."""
-    return _BrokenMSE(np.asarray(t, dtype=np.float64))(_tensor(y))
+    return _BrokenMSE(np.asarray(t, dtype=np.float64))(as_tensor(y))
 
 
 # ---- layers ------------------------------------------------------------------------------------
@@ -122,7 +118,7 @@ class BrokenAffine(Module):
         self.b = Parameter(rng.standard_normal(out_features))
 
     def forward(self, x):
-        return _AffineOp()(_tensor(x), self.W, self.b)
+        return _AffineOp()(as_tensor(x), self.W, self.b)
 
 
 class _MaskedScale(Function):
@@ -147,7 +143,7 @@ class BrokenDropout(Module):
         self.rng = np.random.default_rng(seed)
 
     def forward(self, x):
-        x = _tensor(x)
+        x = as_tensor(x)
         if not self.training:
             return x
         mask = self.rng.random(x.shape) > self.p

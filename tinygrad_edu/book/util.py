@@ -39,8 +39,9 @@ def shuffle_dataset(x, t):
 
 
 def conv_output_size(input_size, filter_size, stride=1, pad=0):
-    """(input_size + 2*pad - filter_size) / stride + 1 -- a float, as in the book (the layers
-    themselves check that it is a whole number; see :func:`tinygrad_edu.im2col.conv_output_size`)."""
+    """(input_size + 2*pad - filter_size) / stride + 1 -- a float, as in the book. Where the
+    stride does not tile the padded input the layers, like the book's im2col, use the floor of
+    it and leave out the border no window reaches (:func:`tinygrad_edu.im2col.conv_output_size`)."""
     return (input_size + 2 * pad - filter_size) / stride + 1
 
 

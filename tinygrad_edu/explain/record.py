@@ -122,7 +122,7 @@ class record_modules:
         while stack:
             t = stack.pop()
             ctx = t._ctx
-            if ctx is None or id(t) in stop or id(t) in seen or ctx.inputs is None:
+            if ctx is None or id(t) in stop or id(t) in seen or not ctx.inputs:
                 continue
             seen.add(id(t))
             if ctx not in self._owner:
