@@ -46,7 +46,7 @@ def topological_order(roots) -> list:
         stack.append((tensor, True))
         ctx = tensor._ctx
         if ctx is not None:
-            if not ctx.inputs:
+            if ctx.inputs is None:
                 raise RuntimeError(
                     f"Trying to backward through the graph a second time: the buffers saved by "
                     f"{type(ctx).__name__} were freed by the first backward(). Pass "

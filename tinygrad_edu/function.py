@@ -19,8 +19,8 @@ gradients are enabled and some input requires them -- record how the output was 
 for ``create_graph=True``; because it is written with Tensor operations, the same code then
 records a graph of its own, which is what makes gradients of gradients possible.
 
-One instance is one node of the graph: it is called once (a second call would overwrite the
-inputs its first output needs for backward, so it raises).
+One instance is one node of the graph: while its graph is alive a second call would overwrite
+the inputs its first output needs for backward, so it raises.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Function:
     #: False for a Function whose backward computes with numpy directly (a fast path that cannot
     #: be differentiated again); asking for create_graph through it raises a clear error.
     differentiable_backward = True
-    #: The input Tensors, kept for backward: None before the call, () once backward released them.
+    #: The input Tensors, kept for backward; None before the call and once backward released them.
     inputs = None
 
     def __call__(self, *inputs):
@@ -95,7 +95,6 @@ class Function:
     def release(self):
         """Free what this node saved for backward (called after backward unless retain_graph)."""
         self.__dict__.clear()
-        self.inputs = ()  # released: a second backward through it, or a second call, is refused
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
