@@ -613,7 +613,9 @@ def register_activations():
 """
 
 
-def test_declared_replacement_takes_over_and_disabling_falls_back(site, capsys):
+def test_declared_replacement_takes_over_and_disabling_falls_back(site, capsys, monkeypatch):
+    # toy replacements (they return strings): the name resolution, not the verification
+    monkeypatch.setenv(plugins.VERIFY_ENV, "0")
     site.add("tinygrad-edu", {"std": "fake_std"}, {"fake_std": STANDARD_RELU})
     site.add("fast-relu", {"fast": "fake_fast"}, {"fake_fast": replacement()})
     load_quietly()
@@ -649,7 +651,9 @@ def test_undeclared_clash_still_quarantines_and_suggests_replaces(site):
     assert registry.get("activation", "relu")(-1) == 0
 
 
-def test_replacements_resolve_by_priority_and_condition_visibly(site, capsys):
+def test_replacements_resolve_by_priority_and_condition_visibly(site, capsys, monkeypatch):
+    # toy replacements (they return strings): the name resolution, not the verification
+    monkeypatch.setenv(plugins.VERIFY_ENV, "0")
     site.add("tinygrad-edu", {"std": "fake_std"}, {"fake_std": STANDARD_RELU})
     site.add("a-cpu", {"cpu": "fake_cpu"}, {"fake_cpu": replacement(value="'cpu'")})
     site.add("b-gpu", {"gpu": "fake_gpu"}, {"fake_gpu": replacement(
@@ -683,7 +687,9 @@ def test_replacement_of_an_unknown_name_is_quarantined(site):
     assert bad.stage == "replacement" and "replaces='rectifier'" in bad.error
 
 
-def test_replacement_with_its_own_name_is_registered_under_it_too(site):
+def test_replacement_with_its_own_name_is_registered_under_it_too(site, monkeypatch):
+    # toy replacements (they return strings): the name resolution, not the verification
+    monkeypatch.setenv(plugins.VERIFY_ENV, "0")
     site.add("tinygrad-edu", {"std": "fake_std"}, {"fake_std": STANDARD_RELU})
     site.add("fast-relu", {"fast": "fake_fast"}, {"fake_fast": replacement(name="fast_relu")})
     load_quietly()

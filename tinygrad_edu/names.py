@@ -10,12 +10,18 @@ return::
 
     active = the replacement with the highest priority whose condition() holds
              (ties: the one loaded first), else the standard one
+
+A replacement is *verified* before it answers a name: the first time a slot's active
+implementation is read, ``verify(replacement, standard)`` (given by the plugin manager) runs; if
+it returns a problem, the replacement is quarantined (``notes`` says why) and the next usable
+implementation, in the end the standard one, answers instead.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .components import KINDS, Component, normalize_name
 
@@ -36,12 +42,28 @@ class MissingReplacementTarget(Exception):
 class Slot:
     """One name of one kind: the standard implementation, the replacements, the active one.
 
-    ``notes`` says why a replacement is not active (its condition is false or raised)."""
+    ``notes`` says why a replacement is not active (its condition is false or raised, or it
+    failed its verification). ``verify(replacement, standard)`` returns None or the problem."""
 
     standard: Component
     replacements: list[Component] = field(default_factory=list)
-    active: Component | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    verify: Callable[[Component, Component], str | None] | None = None
+    _usable: list[Component] = field(default_factory=list, repr=False)
+    _active: Component | None = field(default=None, repr=False)
+
+    @property
+    def active(self) -> Component:
+        """The implementation lookups return, verified on first read."""
+        if self._active is None:
+            self._active = self.standard
+            for comp in self._usable:
+                problem = self.verify(comp, self.standard) if self.verify else None
+                if problem is None:
+                    self._active = comp
+                    break
+                self.notes[comp.plugin] = f"quarantined: {problem}"
+        return self._active
 
     def implementations(self) -> list[Component]:
         """Every implementation, the active one first, then in resolution order."""
@@ -50,8 +72,9 @@ class Slot:
         return [active] + [c for c in ranked if c is not active]
 
     def resolve(self) -> None:
-        """Choose the active implementation (see the module docstring)."""
-        self.notes = {}
+        """Find the usable implementations (see the module docstring); the active one is
+        chosen among them, verified, when :attr:`active` is first read."""
+        self.notes, self._usable, self._active = {}, [], None
         for comp in sorted(self.replacements, key=lambda c: -c.priority):   # stable: load order
             try:
                 usable = comp.condition is None or bool(comp.condition())
@@ -61,15 +84,14 @@ class Slot:
                 usable = False
                 self.notes[comp.plugin] = f"its condition raised {type(exc).__name__}: {exc}"
             if usable:
-                self.active = comp
-                return
-        self.active = self.standard
+                self._usable.append(comp)
 
 
 class NameTable:
     """kind -> normalized name or alias -> :class:`Slot`; slots in loading order per kind."""
 
-    def __init__(self):
+    def __init__(self, verify: Callable[[Component, Component], str | None] | None = None):
+        self.verify = verify
         self._keys: dict[str, dict[str, Slot]] = {kind: {} for kind in KINDS}
         self._slots: dict[str, list[Slot]] = {kind: [] for kind in KINDS}
 
@@ -101,7 +123,7 @@ class NameTable:
                     continue
                 comp = dataclasses.replace(comp, name=labels[0], aliases=tuple(labels[1:]),
                                            replaces=None)
-            slot = Slot(comp, active=comp)
+            slot = Slot(comp, verify=self.verify)
             for label in (comp.name, *comp.aliases):
                 key = normalize_name(label)
                 owner = self._keys[comp.kind].get(key) or new_keys.get((comp.kind, key))

@@ -23,6 +23,12 @@ first, a third-party plugin can never silently replace ``relu``; it can do so *d
 (``Component(..., replaces="relu")``, see :class:`~tinygrad_edu.components.Component`). The
 names live in one :class:`~tinygrad_edu.names.NameTable` per load, which the registry reads.
 
+Replacements are verified: the first time a replaced name is looked up in a process,
+:func:`_verify_replacement` compares the replacement with the standard implementation on fixed
+awkward inputs (``tinygrad_edu.testing.differential.quick_check_replacement``); one that
+disagrees or raises is quarantined (the standard answers the name, a :class:`PluginWarning` says
+where). ``TINYGRAD_EDU_VERIFY_REPLACEMENTS=0`` skips this.
+
 Disabling: ``TINYGRAD_EDU_DISABLE_PLUGINS=name1,name2`` (entry-point names; ``*`` disables every
 entry point), or :func:`disable_plugin` / :func:`enable_plugin` at run time. A disabled name is
 *blocked* in the pluggy manager (``is_blocked``), so nothing can register it behind our back.
@@ -65,7 +71,7 @@ _SPEC_NAMES = hookspecs.SPEC_NAMES
 class _State:
     manager: pluggy.PluginManager
     records: dict[str, PluginRecord] = field(default_factory=dict)
-    names: NameTable = field(default_factory=NameTable)
+    names: NameTable = field(default_factory=lambda: NameTable(verify=_verify_replacement))
 
 
 _lock = threading.RLock()
@@ -77,6 +83,8 @@ _api_disabled: set[str] = set()
 _api_enabled: set[str] = set()       # enable_plugin() overrides the environment variable
 _warned: set[tuple[str, str, str]] = set()
 _faulted: dict[str, tuple[str, BaseException]] = {}   # plugins that tried to end the process
+_verified: dict[tuple, str | None] = {}   # (replacement, standard) -> problem, once per process
+VERIFY_ENV = "TINYGRAD_EDU_VERIFY_REPLACEMENTS"
 
 
 # ------------------------------------------------------------------------------ public API
@@ -223,6 +231,7 @@ def reset() -> None:
         _api_enabled.clear()
         _warned.clear()
         _faulted.clear()
+        _verified.clear()
         _invalidate()
 
 
@@ -485,6 +494,28 @@ def _add_plugin(state: _State, record: PluginRecord, plugin: Any) -> None:
         where = record.replaces if comp.replaces else record.registers
         where.setdefault(comp.kind, []).append(comp.name)
     record.status = "loaded"
+
+
+def _verify_replacement(replacement: Component, standard: Component) -> str | None:
+    """None if ``replacement`` computes what ``standard`` computes on the quick check's fixed
+    inputs, else the problem (and a PluginWarning); once per process and pair."""
+    if os.environ.get(VERIFY_ENV, "1").strip().lower() in ("0", "no", "false", "off"):
+        return None
+    key = (replacement.plugin, replacement.kind, standard.name, replacement.obj, standard.obj)
+    with _lock:
+        if key not in _verified:
+            from .testing.differential import quick_check_replacement
+            try:
+                report = quick_check_replacement(replacement, standard)
+                problem = report.summary() and f"disagrees with the standard: {report.summary()}"
+            except Exception as exc:   # noqa: BLE001 - a replacement that raises is not used
+                problem = f"its verification raised {type(exc).__name__}: {exc}"
+            _verified[key] = problem or None
+            if problem:
+                warnings.warn(f"tinygrad_edu: the {standard.kind} {standard.name!r} of plugin "
+                              f"{replacement.plugin!r} is quarantined, the standard one answers: "
+                              f"{problem}", PluginWarning, stacklevel=_outside_stacklevel())
+        return _verified[key]
 
 
 def _plugin_in_traceback(caller, exc: BaseException) -> str | None:

@@ -33,18 +33,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from hypothesis import given
-from hypothesis import settings as Settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-
 from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.tensor import Tensor
-from tinygrad_edu.testing.conformance.common import conformance_settings, numpy_errors_quiet
-from tinygrad_edu.testing.strategies import shapes
 
-__all__ = ["check_replacement", "DifferentialReport", "Mismatch", "RTOL", "ATOL", "DTYPES"]
+# hypothesis is imported where it is used (check_replacement): the plugin manager runs
+# quick_check_replacement when a replacement is first looked up, and that must stay cheap
+
+__all__ = ["check_replacement", "quick_check_replacement", "DifferentialReport", "Mismatch",
+           "RTOL", "ATOL", "DTYPES"]
 
 DTYPES = (np.float32, np.float64)
 #: Relative and absolute tolerance per dtype (a few units in the last place).
@@ -83,15 +80,20 @@ class DifferentialReport:
     kind: str
     examples: int = 0                      # examples run, over all dtypes
     mismatches: list[Mismatch] = field(default_factory=list)
+    note: str = ""                         # why nothing was compared, if so
 
     @property
     def ok(self) -> bool:
         return not self.mismatches
 
+    def summary(self) -> str:
+        """One line: where the first disagreement is ('' when they agree)."""
+        return self.mismatches[0].describe().splitlines()[0] if self.mismatches else ""
+
     def describe(self) -> str:
         head = (f"{self.kind} {self.replacement} against the standard {self.standard}: "
                 f"{'agrees' if self.ok else 'DISAGREES'} ({self.examples} examples, "
-                f"float32 and float64)")
+                f"float32 and float64)") + (f"; {self.note}" if self.note else "")
         return "\n".join([head] + ["  " + m.describe().replace("\n", "\n  ")
                                    for m in self.mismatches])
 
@@ -103,23 +105,23 @@ class _Disagreement(AssertionError):
 
 
 def check_replacement(component: Component, standard: Component, max_examples: int | None = None,
-                      dtypes=DTYPES, settings: Settings | None = None) -> DifferentialReport:
+                      dtypes=DTYPES, settings=None) -> DifferentialReport:
     """Compare ``component`` (a replacement) with ``standard`` on random inputs; return a
     :class:`DifferentialReport` (never raises for a disagreement: the report says where).
 
     Both are :class:`~tinygrad_edu.components.Component` records of the same kind (activation
     or layer). The cases come from the standard's ``check`` (its ``cases`` give layer kwargs
     and input shapes; its ``domain`` the range of values), or from the replacement's when the
-    standard has none. ``max_examples`` per dtype (default: the loaded hypothesis profile's).
+    standard has none. ``max_examples`` per dtype (default: the loaded hypothesis profile's);
+    ``settings``: hypothesis settings to start from.
     """
-    kind = standard.kind or component.kind
-    if kind not in KINDS or (component.kind and component.kind != kind):
-        raise ValueError(f"check_replacement: compares activations or layers of one kind, got "
-                         f"{component.kind or '?'} {component.name!r} and {kind or '?'} "
-                         f"{standard.name!r}")
-    check = standard.check if isinstance(standard.check, Check) else component.check
-    if not isinstance(check, Check):
-        check = Check()
+    from hypothesis import given
+    from hypothesis import settings as Settings
+    from hypothesis import strategies as st
+
+    from tinygrad_edu.testing.conformance.common import conformance_settings, numpy_errors_quiet
+
+    kind, check = _kind_and_check(component, standard, "check_replacement")
     if kind == "layer" and check.cases is None:
         raise ValueError(f"check_replacement: the layer {standard.name!r} declares no "
                          f"Check(cases=...), so there is nothing to build it with")
@@ -144,6 +146,90 @@ def check_replacement(component: Component, standard: Component, max_examples: i
     return report
 
 
+# ---- the quick, fixed check --------------------------------------------------------------------
+
+#: Layer hyper-parameters and input shapes of the quick check, by the standard's name: odd
+#: sizes, padding, overlapping windows, strides that do not tile the input.
+POOLING_CASES = (
+    ({"kernel_size": 2, "stride": 2, "padding": 0}, (2, 3, 4, 4)),
+    ({"kernel_size": 2, "stride": 1, "padding": 0}, (1, 2, 3, 5)),
+    ({"kernel_size": 3, "stride": 2, "padding": 1}, (1, 2, 6, 7)),
+    ({"kernel_size": 3, "stride": 3, "padding": 0}, (2, 1, 7, 8)),
+)
+QUICK_LAYER_CASES = {"maxpool2d": POOLING_CASES, "avgpool2d": POOLING_CASES}
+#: Input shapes of the quick check of an activation.
+QUICK_ACTIVATION_SHAPES = ((15,), (3, 5), (1, 3, 5))
+
+
+def quick_check_replacement(component: Component, standard: Component,
+                            dtypes=DTYPES) -> DifferentialReport:
+    """Compare ``component`` with ``standard`` on a few fixed, awkward inputs (no hypothesis,
+    deterministic; milliseconds once a replacement's kernels are compiled): what the plugin
+    manager runs before a replacement takes over a name.
+
+    For float32 and float64, C-ordered and transposed (channels-last) memory, ``no_grad`` and
+    training (output, gradient of the input and of every parameter): activations on the
+    domain's grid of halves with exact zeros and -0.0; layers on the cases of
+    ``QUICK_LAYER_CASES`` (pooling: windows full of ties, all-negative windows that meet the
+    padding, odd sizes, strides that do not tile). A layer with no fixed cases is not compared
+    (the report's ``note`` says so; ``check_replacement`` covers it). Never raises for a
+    disagreement: the report says where."""
+    kind, check = _kind_and_check(component, standard, "quick_check_replacement")
+    report = DifferentialReport(_label(component), _label(standard), kind)
+    if kind == "layer":
+        cases = QUICK_LAYER_CASES.get(standard.name)
+        if cases is None:
+            report.note = f"no fixed cases for the layer {standard.name!r}, not compared"
+            return report
+    else:
+        cases = [({}, shape) for shape in QUICK_ACTIVATION_SHAPES]
+    with np.errstate(all="ignore"):
+        for dtype in map(np.dtype, dtypes):
+            for kwargs, shape in cases:
+                x = _awkward_values(check, shape, dtype, kind)
+                for layout in ("C", "channels-last" if len(shape) == 4 else "reversed"):
+                    for training in (False, True):
+                        report.examples += 1
+                        mismatch = _compare(component, standard, check, kind, dtype, kwargs,
+                                            x, layout, training, _fixed_upstream)
+                        if mismatch is not None:
+                            report.mismatches.append(mismatch)
+                            return report
+    return report
+
+
+def _awkward_values(check: Check, shape, dtype, kind: str) -> np.ndarray:
+    """A deterministic input: the domain's grid of halves with 0.0 and -0.0 (activations), or
+    values with many ties, a window of equal values and a run of negative values at the start
+    (where pooling windows meet the padding)."""
+    n = int(np.prod(shape))
+    if kind == "activation":
+        low, high = check.domain
+        grid = np.concatenate([[0.0, -0.0], np.arange(np.ceil(2 * low), np.floor(2 * high) + 1) / 2])
+        return np.resize(grid, n).reshape(shape).astype(dtype)
+    x = (((np.arange(n) * 7) % 5) - 2) / 2
+    x[: min(n, 6)] = -1.5             # negative near the top-left corner: padding must lose
+    x = x.reshape(shape)
+    x[..., -2:, -2:] = 0.5            # a block of ties
+    return x.astype(dtype)
+
+
+def _fixed_upstream(y) -> np.ndarray:
+    """A deterministic upstream gradient: integers in [-4, 4], zeros included."""
+    return ((np.arange(y.size) % 9) - 4).reshape(y.shape).astype(y.dtype)
+
+
+def _kind_and_check(component: Component, standard: Component, caller: str):
+    """The kind both components share and the Check that describes their inputs."""
+    kind = standard.kind or component.kind
+    if kind not in KINDS or (component.kind and component.kind != kind):
+        raise ValueError(f"{caller}: compares activations or layers of one kind, got "
+                         f"{component.kind or '?'} {component.name!r} and {kind or '?'} "
+                         f"{standard.name!r}")
+    check = standard.check if isinstance(standard.check, Check) else component.check
+    return kind, check if isinstance(check, Check) else Check()
+
+
 def _label(comp: Component) -> str:
     return f"{comp.name!r}" + (f" of plugin {comp.plugin!r}" if comp.plugin else "")
 
@@ -154,6 +240,8 @@ def _label(comp: Component) -> str:
 def _values(check: Check, dtype):
     """Elements on a coarse grid (ties and exact zeros), the domain's ends, -0.0, and any
     finite value of the domain."""
+    from hypothesis import strategies as st
+
     low, high = check.domain
     grid = st.integers(int(np.ceil(2 * low)), int(np.floor(2 * high))).map(lambda k: k / 2)
     anywhere = st.floats(low, high, allow_nan=False, allow_infinity=False,
@@ -162,6 +250,10 @@ def _values(check: Check, dtype):
 
 
 def _draw_case(data, check: Check, kind: str):
+    from hypothesis import strategies as st
+
+    from tinygrad_edu.testing.strategies import shapes
+
     if check.cases is not None:
         kwargs, shape = data.draw(check.cases(st), label="case")
         return dict(kwargs), tuple(int(n) for n in shape)
@@ -180,13 +272,28 @@ def _in_layout(x: np.ndarray, layout: str) -> np.ndarray:
 
 
 def _compare_once(data, component, standard, check, kind, dtype) -> Mismatch | None:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
     kwargs, shape = _draw_case(data, check, kind)
-    if kind == "layer" and "dtype" in kwargs:
-        kwargs["dtype"] = dtype
     x = data.draw(hnp.arrays(dtype, shape, elements=_values(check, dtype)), label="x")
     layout = data.draw(st.sampled_from(["C", "channels-last" if x.ndim == 4 else "reversed"]),
                        label="layout")
     training = data.draw(st.booleans(), label="training")
+    return _compare(component, standard, check, kind, dtype, kwargs, x, layout, training,
+                    lambda y: data.draw(hnp.arrays(y.dtype, y.shape,
+                                                   elements=st.integers(-4, 4).map(float)),
+                                        label="upstream gradient"))
+
+
+def _compare(component, standard, check, kind, dtype, kwargs, x, layout, training,
+             upstream) -> Mismatch | None:
+    """Run both on ``x`` (in ``layout``) with the layer ``kwargs``, forward and, when
+    ``training``, backward from ``upstream(y)``; the first difference, or None."""
+    kwargs = dict(kwargs)
+    if kind == "layer" and "dtype" in kwargs:
+        kwargs["dtype"] = dtype
+    shape = x.shape
     x = _in_layout(x, layout)
     case = (f"{kwargs or 'no kwargs'}, input shape {shape}, {layout} layout, "
             f"{'training (gradients recorded)' if training else 'no_grad'}")
@@ -206,9 +313,7 @@ def _compare_once(data, component, standard, check, kind, dtype) -> Mismatch | N
         return Mismatch("construction", dtype.name, case, f"raised {error!r}", shown)
 
     try:
-        std = _forward_backward(f_std, x, training, lambda y: data.draw(
-            hnp.arrays(y.dtype, y.shape, elements=st.integers(-4, 4).map(float)),
-            label="upstream gradient"))
+        std = _forward_backward(f_std, x, training, upstream)
     except Exception as error:   # noqa: BLE001 - the standard rejects the input
         std = error
     try:
