@@ -151,3 +151,15 @@ def test_installed_it_takes_over_the_names_and_disabling_it_falls_back():
         assert F.relu is standard_activations.relu
     finally:
         plugins.enable_plugin("tinygrad_edu_numba")
+
+
+def test_the_numba_replacements_pass_the_quick_check():
+    """What the plugin manager runs before the compiled kernels take over relu and maxpool2d."""
+    from tinygrad_edu import registry
+    from tinygrad_edu.testing.differential import quick_check_replacement
+    for kind, name in (("activation", "relu"), ("layer", "maxpool2d")):
+        std = registry.get_component(kind, name, implementation="standard")
+        report = quick_check_replacement(registry.get_component(kind, name,
+                                                                implementation="tinygrad_edu_numba"), std)
+        assert report.ok and report.examples >= 24, report.describe()
+    assert registry.get_component("layer", "maxpool2d").plugin == "tinygrad_edu_numba"

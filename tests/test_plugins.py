@@ -805,3 +805,78 @@ def test_did_you_mean_knows_the_aliases(monkeypatch, capsys):
         assert "he_normal (he)" in err and "xavier (glorot)" in err
     finally:
         plugins.reset()
+
+
+# ---------------------------------------------------- verification of replacements (issue 14)
+
+STANDARD_ARRAY_PLUGINS = {"activations": "tinygrad_edu_plugins.activations",
+                          "layers": "tinygrad_edu_plugins.layers"}
+NUMPY_REPLACEMENTS = """
+import numpy as np
+from tinygrad_edu.components import Component
+from tinygrad_edu.function import Function
+from tinygrad_edu.hookspecs import hookimpl
+from tinygrad_edu.tensor import as_tensor
+from tinygrad_edu_plugins.layers import MaxPool2d
+
+class Relu(Function):
+    "y = max(x, 0), dy/dx = {slope} at 0"
+    def forward(self, x):
+        self.mask = (x >= 0) if {slope} else (x > 0)
+        return np.maximum(x, 0).astype({dtype} or x.dtype)
+    def backward(self, gy):
+        return gy * self.mask
+
+def relu(x):
+    return Relu()(as_tensor(x))
+
+class LastMaxPool2d(MaxPool2d):
+    "max pooling whose gradient goes to the last maximum of a window"
+    def forward(self, x):
+        return super().forward(as_tensor(x)[..., ::-1, ::-1])[..., ::-1, ::-1]
+
+@hookimpl
+def register_activations():
+    return [Component("relu", relu, replaces="relu")]
+
+@hookimpl
+def register_layers():
+    return [Component("maxpool2d", {pool}, replaces="maxpool2d")]
+"""
+
+
+def test_a_wrong_replacement_is_quarantined_with_where_it_disagrees(site, capsys):
+    site.add("tinygrad-edu", STANDARD_ARRAY_PLUGINS, {})
+    site.add("wrong-kernels", {"wrong": "fake_wrong"}, {"fake_wrong": NUMPY_REPLACEMENTS.format(
+        slope=1, dtype="None", pool="LastMaxPool2d")})
+    load_quietly()
+    with pytest.warns(PluginWarning, match=r"(?s)relu.*'wrong' is quarantined.*gradient of the "
+                      r"input differs \(float32.*index"):
+        relu = registry.get_component("activation", "relu")
+    assert relu.plugin == "activations"                     # the standard answers again
+    with pytest.warns(PluginWarning, match=r"maxpool2d.*quarantined.*differs \(float32"):
+        assert registry.get_component("layer", "maxpool2d").plugin == "layers"
+    from tinygrad_edu.cli import main
+    main(["plugins"])
+    out = capsys.readouterr().out
+    assert "activation relu: activations (standard, active) > wrong (quarantined: " in out
+
+
+def test_a_float64_output_for_float32_is_a_disagreement(site):
+    site.add("tinygrad-edu", STANDARD_ARRAY_PLUGINS, {})
+    site.add("wrong-kernels", {"wrong": "fake_wrong"}, {"fake_wrong": NUMPY_REPLACEMENTS.format(
+        slope=0, dtype="np.float64", pool="MaxPool2d")})
+    load_quietly()
+    with pytest.warns(PluginWarning, match=r"output differs \(float32.*dtype float64"):
+        assert registry.get_component("activation", "relu").plugin == "activations"
+
+
+def test_a_correct_replacement_is_verified_once_and_active(site, recwarn):
+    site.add("tinygrad-edu", STANDARD_ARRAY_PLUGINS, {})
+    site.add("numpy-kernels", {"good": "fake_good"}, {"fake_good": NUMPY_REPLACEMENTS.format(
+        slope=0, dtype="None", pool="MaxPool2d")})
+    load_quietly()
+    assert registry.get_component("activation", "relu").plugin == "good"
+    assert registry.get_component("layer", "maxpool2d").plugin == "good"
+    assert not [w for w in recwarn if issubclass(w.category, PluginWarning)]
+    assert len(plugins._verified) == 2
