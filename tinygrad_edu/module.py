@@ -266,6 +266,7 @@ class Module:
             owner, attr = targets[name]
             if attr == "parameter":
                 owner.data[...] = value
+                owner.bump_version()  # a graph built before the load must not backward through it
             else:
                 current = getattr(owner, attr)
                 if isinstance(current, np.ndarray) and current.flags.writeable:

@@ -250,3 +250,15 @@ def test_save_params_after_a_killed_save_round_trips(tmp_path):
     other.W.data[...] = 0
     load_params(other, tmp_path / "p.npz")
     np.testing.assert_array_equal(other.W.data, net.W.data)
+
+
+def test_a_graph_built_before_load_params_refuses_to_backward(tmp_path):
+    """Loading changes the parameters in place: a graph recorded before would compute its
+    gradient from the new values, so backward refuses (as after an optimizer step)."""
+    net = Net()
+    save_params(net, tmp_path / "p.npz")
+    x = Parameter(np.ones((4, 2), dtype=np.float32))
+    y = (x @ net.W).sum()
+    load_params(net, tmp_path / "p.npz")
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()

@@ -94,7 +94,7 @@ def _function_large_inputs(comp: Component, check: Check):
         peak = float(np.max(np.abs(x))) if x.size else 0.0
         if peak == 0.0:
             return
-        large = x * (check.large / peak)
+        large = (x / peak) * check.large  # x / peak first: check.large / 1e-308 overflows
         data.note(f"scaled so that max |x| = {check.large:g}")
         for dtype in (np.float64, np.float32):
             result = forward_backward(comp, "large inputs", data,
