@@ -880,3 +880,17 @@ def test_a_correct_replacement_is_verified_once_and_active(site, recwarn):
     assert registry.get_component("layer", "maxpool2d").plugin == "good"
     assert not [w for w in recwarn if issubclass(w.category, PluginWarning)]
     assert len(plugins._verified) == 2
+
+
+def test_check_runs_the_differential_check_of_a_replacement(site, monkeypatch):
+    monkeypatch.setenv(plugins.VERIFY_ENV, "0")      # let the wrong replacement answer the name
+    site.add("tinygrad-edu", STANDARD_ARRAY_PLUGINS, {})
+    site.add("wrong-kernels", {"wrong": "fake_wrong"}, {"fake_wrong": NUMPY_REPLACEMENTS.format(
+        slope=1, dtype="None", pool="MaxPool2d")})
+    load_quietly()
+    from tinygrad_edu.testing import run_checks
+    [relu, pool] = run_checks(["relu", "maxpool2d"], max_examples=30)
+    assert (relu.plugin, relu.status) == ("wrong", "failed")
+    assert "plugin 'wrong'" in relu.message and "DISAGREES" in relu.message
+    assert re.search(r"gradient of the input differs \(float(32|64).*index", relu.message)
+    assert (pool.plugin, pool.status) == ("wrong", "passed")

@@ -218,9 +218,22 @@ def _check_one(index: int) -> CheckResult:
     except ConformanceError as error:
         status, message = "failed", str(error)
     else:
-        status, message = "passed", ""
+        status, message = "passed", _replacement_problem(comp, chosen)
+        status = "failed" if message else status
     return CheckResult(comp.name, comp.kind, comp.plugin, status, message,
                        round(time.perf_counter() - start, 3))
+
+
+def _replacement_problem(comp: Component, chosen) -> str:
+    """For a declared replacement: the differential check against the component it replaces
+    (tinygrad_edu.testing.differential), '' when they agree or ``comp`` replaces nothing."""
+    if not comp.replaces or comp.kind not in ("activation", "layer"):
+        return ""
+    from tinygrad_edu import registry
+    from tinygrad_edu.testing.differential import check_replacement
+    standard = registry.get_component(comp.kind, comp.name, implementation="standard")
+    report = check_replacement(comp, standard, settings=chosen)
+    return "" if report.ok else f"plugin {comp.plugin!r}: {report.describe()}"
 
 
 def plugin_names(name: str) -> set[str]:
