@@ -56,13 +56,13 @@ BANDS = [
     ("applications", "#ece3f3", [
         ("data", ["tinygrad_edu.data"]),
         ("Trainer", ["tinygrad_edu.train", "tinygrad_edu.callbacks", "tinygrad_edu.evaluation",
-                     "tinygrad_edu.interrupts"]),
+                     "tinygrad_edu.interrupts", "tinygrad_edu.divergence"]),
         ("models", ["tinygrad_edu.models"]),
         ("book API", ["tinygrad_edu.book"]),
         ("testing", ["tinygrad_edu.testing"]),
         ("explain / plots", ["tinygrad_edu.explain", "tinygrad_edu.graphviz",
                              "tinygrad_edu.plots"]),
-        ("CLI", ["tinygrad_edu.cli", "tinygrad_edu.train_command"]),
+        ("CLI", ["tinygrad_edu.cli", "tinygrad_edu.train_command", "tinygrad_edu.arguments"]),
     ]),
 ]
 

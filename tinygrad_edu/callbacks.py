@@ -175,7 +175,7 @@ class Checkpoint(Callback):
         """Write the files now (see the class docstring); returns their names."""
         from tinygrad_edu.atomic import atomic_write, save_npz_atomic
         from tinygrad_edu.serialization import save_params
-        from tinygrad_edu.train import DivergenceError, is_finite
+        from tinygrad_edu.divergence import DivergenceError, is_finite
 
         with interrupts.deferred():
             self.saved = []

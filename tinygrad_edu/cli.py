@@ -34,16 +34,13 @@ import time
 from pathlib import Path
 
 from tinygrad_edu import __version__
+from tinygrad_edu.arguments import UsageError, number, positive_int
 
 PROG = "tinygrad-edu"
 
 
 EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 3, 130
 DEBUG_ENV = "TINYGRAD_EDU_DEBUG"
-
-
-class UsageError(Exception):
-    """A bad argument found after parsing (an unknown optimizer, say): exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,21 +53,6 @@ class _Parser(argparse.ArgumentParser):
 # ------------------------------------------------------------------------------ argument types
 
 
-def _number(convert, accept, expected: str):
-    """An argparse ``type``: ``convert(text)`` (int or float) if ``accept`` holds for it, else
-    the one-line error "expected <expected>, got '<text>'"."""
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or not accept(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-    return parse
-
-
-_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 
 
 # ------------------------------------------------------------------------------ plugins
@@ -350,9 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", metavar="NAME", default=None,
                    help="check only what one plugin registers (a plugin name, or a distribution "
                         "name: all its plugins); a plugin that fails to load fails the check")
-    p.add_argument("--max-examples", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--max-examples", type=positive_int, default=None, metavar="N",
                    help="hypothesis examples per check (default: 10)")
-    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="worker processes (default: the CPU count, at most 4)")
     p.set_defaults(func=cmd_check)
 
@@ -376,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--png the same layout as a picture.")
     p.add_argument("--model", type=NameChoices("model"), choices=NameChoices("model"), metavar="NAME",
                    default="mlp", help="the model (default: mlp), any registered one: %(choices)s")
-    p.add_argument("--batch", type=_positive_int, default=2, help="batch size of the example input")
+    p.add_argument("--batch", type=positive_int, default=2, help="batch size of the example input")
     p.add_argument("--out", metavar="FILE", default=None, help="write the DOT text to FILE")
     p.add_argument("--html", metavar="FILE", default=None,
                    help="write the explain page of one step on real MNIST images: values, gradients, "

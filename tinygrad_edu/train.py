@@ -57,15 +57,12 @@ from tinygrad_edu.callbacks import EVENTS, as_callbacks, handlers
 from tinygrad_edu.evaluation import Evaluation, accuracy, check_data, evaluate, model_dtype, resolve_loss
 from tinygrad_edu.data import DataLoader
 from tinygrad_edu.module import Module
+from tinygrad_edu.divergence import DivergenceError, is_finite
 from tinygrad_edu.optimizer import Optimizer
 from tinygrad_edu.random import generator
 from tinygrad_edu.tensor import Tensor
 
 __all__ = ["Trainer", "History", "Evaluation", "DivergenceError", "evaluate", "accuracy", "fit"]
-
-
-class DivergenceError(FloatingPointError):
-    """Training stopped: the loss (or a parameter) is no longer a finite number."""
 
 
 # --------------------------------------------------------------------------- history
@@ -126,12 +123,6 @@ def _one_line(error: BaseException, with_type: bool = True) -> str:
     text += (": " if text and lines else "") + (lines[0] if lines else "")
     notes = getattr(error, "__notes__", None) or []
     return " ".join([text, *(str(n) for n in notes)])
-
-
-def is_finite(model: Module) -> bool:
-    """Whether every floating-point parameter and buffer of ``model`` is a finite number."""
-    return all(np.isfinite(a).all() for a in model.state_dict().values()
-               if isinstance(a, np.ndarray) and a.dtype.kind in "fc")
 
 
 class Trainer:

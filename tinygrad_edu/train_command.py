@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from tinygrad_edu import interrupts, schedules
-from tinygrad_edu.cli import UsageError, _number, _positive_int
+from tinygrad_edu.arguments import UsageError, number, positive_int
 
 RUN_PREFIX = "run"
-_seed = _number(int, lambda v: 0 <= v < 2 ** 32, "an integer from 0 to 2**32 - 1")
-_positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
+_seed = number(int, lambda v: 0 <= v < 2 ** 32, "an integer from 0 to 2**32 - 1")
+_positive_float = number(float, lambda v: 0 < v < float("inf"), "a positive number")
 
 
 def _weight_init(text: str):
@@ -61,17 +61,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-schedule", choices=sorted(schedules.NAMED), default="cosine",
                    help="cosine: decay the learning rate over the run as lr * (1 + cos(pi t/T)) / 2; "
                         "constant: a fixed learning rate (default: %(default)s)")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training data (default: %(default)s)")
-    p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size (default: %(default)s)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="passes over the training data (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="mini-batch size (default: %(default)s)")
     p.add_argument("--seed", type=_seed, default=0, help="seeds the weights, the shuffling and dropout (default: %(default)s)")
     p.add_argument("--weight-init", type=_weight_init, default="he",
                    help="an initializer name (he, xavier, ...) or a std such as 0.01 (the book's); "
                         "default: %(default)s")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="train on a random subset of N training images")
-    p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--test-limit", type=positive_int, default=None, metavar="N",
                    help="evaluate on a random subset of N test images")
-    p.add_argument("--eval-train-samples", type=_positive_int, default=1000, metavar="N",
+    p.add_argument("--eval-train-samples", type=positive_int, default=1000, metavar="N",
                    help="training accuracy per epoch is measured on N training images "
                         "(default: %(default)s)")
     p.add_argument("--callback", type=NameChoices("callback"), choices=NameChoices("callback"),

@@ -12,7 +12,7 @@ import numpy as np
 
 from tinygrad_edu.components import Check, Component
 from tinygrad_edu.tensor import Tensor
-from tinygrad_edu.testing.conformance import activations
+import tinygrad_edu.testing.conformance.activations as activations
 from tinygrad_edu.testing.conformance.common import Recorder, fail
 
 _FACTOR = {"mean": 1.0, "sum": 2.0}
