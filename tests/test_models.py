@@ -27,6 +27,44 @@ def test_simple_convnet_layers_shapes_and_output():
     assert small.affine1.W.shape == (4 * 5 * 5, 7)
 
 
+def _book_order_scores_and_grads(net, x, t):
+    """The book's order, conv -> ReLU -> pool, by hand with the model's own layers."""
+    from tinygrad_edu import functional as F
+    h = net.pool1(F.relu(net.conv1(Tensor(x))))
+    loss = F.softmax_cross_entropy(net.affine2(F.relu(net.affine1(h))), t)
+    net.zero_grad()
+    loss.backward()
+    return loss.data.copy(), {name: p.grad.data.copy() for name, p in net.named_parameters()}
+
+
+@pytest.mark.parametrize("case", ["random", "ties and all-negative windows"])
+def test_simple_convnet_pooling_before_relu_is_the_books_network(case):
+    """SimpleConvNet computes ReLU after the pooling; the loss and every gradient are the very
+    same numbers as the book's conv -> ReLU -> pool, also where windows tie, hold exact zeros
+    or only negative values (there the gradient must go nowhere)."""
+    from tinygrad_edu import functional as F
+    net = SimpleConvNet(seed=0, weight_init="he")
+    x, t = images(6, seed=1), np.array([0, 1, 2, 3, 4, 5])
+    if case != "random":
+        net.conv1.W.data[:, :, 1:, :] = 0              # each filter sees one pixel ...
+        net.conv1.W.data[:, :, 0, 1:] = 0
+        x = images(6, seed=1)[:, :, ::2, ::2].repeat(2, axis=2).repeat(2, axis=3)   # ... of 2x2
+        x[:, :, :, 12:] = 0                              # blocks: every window ties
+        net.conv1.b.data[:] = np.linspace(-1.5, 0.5, 30)  # negative, zero and positive maxima
+    expected_loss, expected = _book_order_scores_and_grads(net, x, t)
+    loss = F.softmax_cross_entropy(net(Tensor(x)), t)
+    net.zero_grad()
+    loss.backward()
+    assert loss.data == expected_loss
+    for name, p in net.named_parameters():
+        np.testing.assert_array_equal(p.grad.data, expected[name], err_msg=name)
+    if case != "random":    # the crafted case really has ties and windows with no gradient
+        conv = net.conv1(Tensor(x)).data
+        windows = conv.reshape(6, 30, 12, 2, 12, 2).transpose(0, 1, 2, 4, 3, 5).reshape(-1, 4)
+        assert (np.sum(windows == windows.max(axis=1, keepdims=True), axis=1) > 1).mean() > 0.2
+        assert (windows.max(axis=1) <= 0).mean() > 0.2
+
+
 def test_simple_convnet_bad_geometry_is_a_clear_error():
     with pytest.raises(ValueError, match="even size"):
         SimpleConvNet(conv_param={"filter_size": 4})            # 25 x 25 feature map

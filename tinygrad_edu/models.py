@@ -123,7 +123,13 @@ class SimpleConvNet(Module):
     dtype, seed  as for :class:`MultiLayerNet`
 
     Layers ``conv1``, ``pool1``, ``affine1``, ``affine2`` (parameters ``conv1.W``, ``conv1.b``,
-    ...). The output size of the convolution, (H + 2·pad − filter_size) / stride + 1, must be
+    ...).
+
+    The ReLU is applied after the pooling: max pooling only selects, and ReLU never changes the
+    order of two values, so pool(relu(x)) = relu(pool(x)), the same numbers, and the gradient
+    goes to the same element (each window's first maximum, and nowhere when that maximum is
+    <= 0). It is the book's network, with the ReLU (forward and backward) on a quarter of the
+    values. The output size of the convolution, (H + 2·pad − filter_size) / stride + 1, must be
     an integer and even (for the 2x2 pooling).
     """
 
@@ -163,7 +169,7 @@ class SimpleConvNet(Module):
             x = Tensor(x)
         if x.ndim == 2:
             x = x.reshape(x.shape[0], *self.input_dim)
-        x = self.pool1(F.relu(self.conv1(x)))
+        x = F.relu(self.pool1(self.conv1(x)))   # = pool(relu(conv)), see the docstring
         x = F.relu(self.affine1(x))          # Affine flattens (N, FN, 12, 12) itself
         return self.affine2(x)
 

@@ -135,7 +135,9 @@ class MaxPool2dFunction(Function):
         OH, OW = g.output_hw(x.shape)
         N, C = x.shape[:2]
         channels_last = _channels_last(x)
-        out = _empty_nchw((N, C, OH, OW), channels_last, x.dtype)
+        # C-ordered whatever x's layout, as the standard's output: the ReLU and the flattening
+        # reshape that usually follow then read it contiguously
+        out = np.empty((N, C, OH, OW), dtype=x.dtype)
         keep_arg = is_grad_enabled()
         arg_dtype = np.int8 if g.kh * g.kw < 128 else np.int32
         arg = _empty_nchw((N, C, OH, OW), channels_last, arg_dtype) if keep_arg \

@@ -106,8 +106,10 @@ class Conv2dFunction(Function):
             # col2im reads fastest (see tinygrad_edu.im2col)
             gx = Tensor(col2im((W.data.reshape(FN, -1).T @ dY.T).T, x.shape, *geometry)) \
                 if need_x else None
-            # dY^T @ col gives dW and, from col's column of ones, db = the sum of dY's rows
-            dWb = dY.T @ self.col if need_W or need_b else None
+            # dY^T @ col gives dW and, from col's column of ones, db = the sum of dY's rows;
+            # computed as (col^T @ dY)^T: col^T is the contiguous matrix im2col wrote, and
+            # OpenBLAS takes 2.7 ms for it against 3.5 ms for dY^T @ col (A's shapes)
+            dWb = (self.col.T @ dY).T if need_W or need_b else None
             gW = Tensor(dWb[:, :C * FH * FW].reshape(W.shape)) if need_W else None
             gb = Tensor(dWb[:, -1].copy()) if need_b else None
         return (gx, gW, gb) if has_bias else (gx, gW)
