@@ -82,7 +82,8 @@ def test_pooling_equals_naive_loop(kind, data):
     reduce = np.max if kind == "maxpool2d" else np.mean
     np.testing.assert_allclose(layer(Tensor(x)).data,
                                naive_pool(x, layer.kernel_size[0], layer.stride, layer.padding,
-                                          reduce), rtol=1e-12)
+                                          reduce), rtol=1e-12,
+                               atol=1e-300)   # sum of x/k against sum/k: subnormals round apart
 
 
 def test_affine_is_x_w_plus_b_with_flattening():
@@ -253,6 +254,25 @@ def test_conv2d_reuses_forward_columns(monkeypatch):
     t = Tensor(np.ones((1, 2, 4, 4), dtype=np.float32), requires_grad=True)
     conv(t).sum().backward()
     assert calls == [1]                           # im2col in forward only
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_inference_in_chunks_equals_the_whole_batch(monkeypatch, bias):
+    """Without gradients a large batch goes through im2col a chunk of images at a time (the
+    last chunk shorter); the output is the one-product result, and nothing is kept."""
+    calls = []
+    real = conv_room.im2col
+    monkeypatch.setattr(conv_room, "im2col", lambda x, *a, **k: calls.append(len(x)) or real(x, *a, **k))
+    monkeypatch.setattr(conv_room.Conv2dFunction, "CHUNK", 4)
+    conv = L.Conv2d(2, 3, 3, stride=2, padding=1, bias=bias, seed=0, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((11, 2, 7, 6))
+    expected = conv(Tensor(x)).data
+    assert calls == [11]
+    with no_grad():
+        y = conv(Tensor(x))
+    assert calls == [11, 4, 4, 3]
+    np.testing.assert_allclose(y.data, expected, rtol=1e-12, atol=1e-12)
+    assert y.data.shape == expected.shape and y.data.dtype == expected.dtype
 
 
 def test_conv2d_second_order():

@@ -66,6 +66,9 @@ class Conv2dFunction(Function):
     differentiable :class:`Im2col` / :class:`Col2im` pair and matrix products.
     """
 
+    #: images per im2col chunk in inference (no gradient): about 6 MB of columns for MNIST
+    CHUNK = 100
+
     def __init__(self, stride=1, pad=0):
         self.stride, self.pad = stride, pad
 
@@ -81,11 +84,21 @@ class Conv2dFunction(Function):
         OW = conv_output_size(Wd, FW, self.stride, self.pad, op="Conv2d (width)")
         # with a bias, col ends in a column of ones and the filters in b: one matrix product
         # computes col @ W.T + b (a separate `out += b` was a 0.3-0.45 ms pass per step)
-        self.col = im2col(x, FH, FW, self.stride, self.pad, ones_column=b is not None)
         weights = W.reshape(FN, -1)
         if b is not None:
             weights = np.concatenate([weights, b[:, None]], axis=1)
-        out = self.col @ weights.T
+        geometry = (FH, FW, self.stride, self.pad)
+        if is_grad_enabled() or N <= self.CHUNK:
+            self.col = im2col(x, *geometry, ones_column=b is not None)   # kept for dW
+            out = self.col @ weights.T
+        else:
+            # inference on a large batch: im2col and the product a chunk of images at a time,
+            # so that each chunk's columns are still in the cache when they are multiplied
+            # (D, 1,000 images: 19 ms instead of 29 ms); nothing is kept
+            out = np.empty((N * OH * OW, FN), dtype=np.result_type(x, weights))
+            for i in range(0, N, self.CHUNK):
+                col = im2col(x[i:i + self.CHUNK], *geometry, ones_column=b is not None)
+                np.matmul(col, weights.T, out=out[i * OH * OW:(i + len(col) // (OH * OW)) * OH * OW])
         return out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)
 
     def backward(self, gy):
