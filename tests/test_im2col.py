@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from helpers import naive_conv2d
-from tinygrad_edu.im2col import col2im, conv_output_size, im2col
+from tinygrad_edu.im2col import col2im, conv_output_size, im2col, im2col_grouped
 
 
 def test_book_shapes():
@@ -142,3 +142,28 @@ def test_col2im_gives_the_dropped_border_zero(geom, seed):
     changed[:, :, :, reached_w:] += 1.0
     np.testing.assert_array_equal(im2col(x, fh, fw, stride, pad),
                                   im2col(changed, fh, fw, stride, pad))
+
+
+@given(conv_geometry(), st.sampled_from([1, 2, 3, 4, 6]), st.booleans(), st.integers(0, 2**32 - 1))
+def test_im2col_grouped_rows_hold_the_patches_of_adjacent_pixels(geom, group, ones, seed):
+    """Row (n, i, j) of im2col_grouped is the (C, FH, WP) patch whose columns p*stride ...
+    p*stride + FW - 1 are exactly the plain im2col row of output pixel (i, j*group + p)."""
+    shape, fh, fw, stride, pad = geom
+    N, C, H, W = shape
+    OH, OW = conv_output_size(H, fh, stride, pad), conv_output_size(W, fw, stride, pad)
+    x = np.random.default_rng(seed).standard_normal(shape)
+    if OW % group:
+        with pytest.raises(ValueError, match="not a multiple of group"):
+            im2col_grouped(x, fh, fw, stride, pad, group=group)
+        return
+    grouped = im2col_grouped(x, fh, fw, stride, pad, group=group, ones_column=ones)
+    width = (group - 1) * stride + fw
+    assert grouped.shape == (N * OH * OW // group, C * fh * width + ones)
+    assert grouped.flags.c_contiguous
+    if ones:
+        np.testing.assert_array_equal(grouped[:, -1], 1)
+    patches = grouped[:, :C * fh * width].reshape(N, OH, OW // group, C, fh, width)
+    plain = im2col(x, fh, fw, stride, pad).reshape(N, OH, OW, C, fh, fw)
+    for p in range(group):
+        np.testing.assert_array_equal(patches[..., p * stride:p * stride + fw],
+                                      plain[:, :, p::group])

@@ -248,8 +248,9 @@ def test_conv2d_skips_col2im_when_input_needs_no_grad(monkeypatch):
 
 def test_conv2d_reuses_forward_columns(monkeypatch):
     calls = []
-    real = conv_room.im2col
-    monkeypatch.setattr(conv_room, "im2col", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for name in ("im2col", "im2col_grouped"):       # (thin filters group pixels: either)
+        real = getattr(conv_room, name)
+        monkeypatch.setattr(conv_room, name, lambda *a, real=real, **k: calls.append(1) or real(*a, **k))
     conv = L.Conv2d(2, 3, 3, padding=1, seed=0)
     t = Tensor(np.ones((1, 2, 4, 4), dtype=np.float32), requires_grad=True)
     conv(t).sum().backward()
@@ -261,8 +262,10 @@ def test_conv2d_inference_in_chunks_equals_the_whole_batch(monkeypatch, bias):
     """Without gradients a large batch goes through im2col a chunk of images at a time (the
     last chunk shorter); the output is the one-product result, and nothing is kept."""
     calls = []
-    real = conv_room.im2col
-    monkeypatch.setattr(conv_room, "im2col", lambda x, *a, **k: calls.append(len(x)) or real(x, *a, **k))
+    for name in ("im2col", "im2col_grouped"):       # (thin filters group pixels: either)
+        real = getattr(conv_room, name)
+        monkeypatch.setattr(conv_room, name,
+                            lambda x, *a, real=real, **k: calls.append(len(x)) or real(x, *a, **k))
     monkeypatch.setattr(conv_room.Conv2dFunction, "CHUNK", 4)
     conv = L.Conv2d(2, 3, 3, stride=2, padding=1, bias=bias, seed=0, dtype=np.float64)
     x = np.random.default_rng(0).standard_normal((11, 2, 7, 6))
@@ -273,6 +276,46 @@ def test_conv2d_inference_in_chunks_equals_the_whole_batch(monkeypatch, bias):
     assert calls == [11, 4, 4, 3]
     np.testing.assert_allclose(y.data, expected, rtol=1e-12, atol=1e-12)
     assert y.data.shape == expected.shape and y.data.dtype == expected.dtype
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_conv2d_grouped_pixels_keep_a_nan_in_its_own_windows(grad):
+    """Thin filters group adjacent output pixels into one im2col row with zero weights where a
+    pixel's filter does not reach; 0 * nan = nan would spread a non-finite pixel to its
+    neighbours, so a non-finite input takes the plain path: only the windows that contain it
+    are nan, as in the naive convolution."""
+    conv = L.Conv2d(1, 3, 3, seed=0, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8))
+    x[0, 0, 4, 4] = np.nan
+    x[1, 0, 0, 7] = np.inf
+    expected = naive_conv2d(x, conv.W.data, conv.b.data, 1, 0)
+    if grad:
+        y = conv(Tensor(x)).data
+    else:
+        with no_grad():
+            y = conv(Tensor(x)).data
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(y[finite], expected[finite], rtol=1e-12)
+    assert conv_room.pixel_group(np.nan_to_num(x), conv.W.data, 6) == 6   # finite: grouped
+
+
+def test_conv2d_grouped_weight_gradient_sums_each_filter_weight_over_the_group():
+    """dW and db from grouped rows equal the plain dY^T @ col, for every group size."""
+    rng = np.random.default_rng(1)
+    x, W = rng.standard_normal((3, 2, 6, 14)), rng.standard_normal((4, 2, 3, 3))
+    b, gy = rng.standard_normal(4), rng.standard_normal((3, 4, 4, 12))
+    plain = conv_room.im2col(x, 3, 3, 1, 0)
+    dY = gy.transpose(0, 2, 3, 1).reshape(-1, 4)
+    for group in (2, 3, 4, 6):
+        Wg = conv_room.grouped_weights(W, b, group, 1)
+        col = conv_room.im2col_grouped(x, 3, 3, 1, 0, group=group, ones_column=True)
+        np.testing.assert_allclose((col @ Wg).reshape(-1, 4), plain @ W.reshape(4, -1).T + b,
+                                   rtol=1e-12)
+        dW, db = conv_room._ungroup_weight_gradient(col.T @ dY.reshape(-1, group * 4), W.shape,
+                                                    group, 1, True)
+        np.testing.assert_allclose(dW, (dY.T @ plain).reshape(W.shape), rtol=1e-12)
+        np.testing.assert_allclose(db, dY.sum(axis=0), rtol=1e-12)
 
 
 def test_conv2d_second_order():
