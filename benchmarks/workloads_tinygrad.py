@@ -74,24 +74,25 @@ def workload_A(quick: bool) -> Workload:
 
 
 def workload_A_bound(quick: bool) -> Workload:
-    """A's lower bound: only the matrix products of one SimpleConvNet training step, on their
-    real shapes and memory layouts (float32, batch 100, im2col's transposed col):
-    forward  col (57600, 26) @ [W | b].T (26, 30), x (100, 4320) @ W1, h (100, 100) @ W2;
-    backward dY.T (30, 57600) @ col, dH @ W1.T, x.T @ dH, dO @ W2.T, h.T @ dO
-    (the first layer's input needs no gradient: no product for it)."""
+    """A's lower bound: only the matrix products of one SimpleConvNet training step, on the
+    shapes and memory layouts the step really multiplies (float32, batch 100). The convolution
+    groups 6 adjacent output pixels per im2col row (``Conv2dFunction``, thin filters):
+    forward  col (9600, 51) @ Wg (51, 180), x (100, 4320) @ W1, h (100, 100) @ W2;
+    backward col.T @ dY (9600, 180), dH @ W1.T, x.T @ dH, dO @ W2.T, h.T @ dO
+    (the first layer's input needs no gradient: no product for it). With the plain im2col
+    the two convolution products were (57600, 26) @ (26, 30) and (26, 57600) @ (57600, 30)."""
     rng = np.random.default_rng(0)
 
     def f32(*shape):
         return rng.standard_normal(shape, dtype=np.float32)
 
-    col = np.ascontiguousarray(f32(26, 57600)).T          # im2col's layout: a transposed view
-    wb, dY = f32(30, 26), f32(57600, 30)
+    col, Wg, dY = f32(9600, 51), f32(51, 180), f32(9600, 180)
     x, W1, dH = f32(100, 4320), f32(4320, 100), f32(100, 100)
     h, W2, dO = f32(100, 100), f32(100, 10), f32(100, 10)
 
     def run():
-        col @ wb.T, x @ W1, h @ W2
-        dY.T @ col, dH @ W1.T, x.T @ dH, dO @ W2.T, h.T @ dO
+        col @ Wg, x @ W1, h @ W2
+        col.T @ dY, dH @ W1.T, x.T @ dH, dO @ W2.T, h.T @ dO
     return Workload(run, per=1, unit="step")
 
 
