@@ -48,17 +48,19 @@ class Col2im(Function):
 
 
 #: Group this many adjacent output pixels into one im2col row (the first that divides the
-#: output width), when the filters are thin: C*FH*FW <= GROUPED_MAX_K (see im2col_grouped).
+#: output width), when the filters are thin: C*FH*FW <= GROUPED_MAX_K and at most
+#: GROUPED_MAX_FILTERS of them (see im2col_grouped; a wide product gains nothing from it).
 PIXEL_GROUPS = (6, 4, 3, 2)
 GROUPED_MAX_K = 32
+GROUPED_MAX_FILTERS = 64
 
 
 def pixel_group(x, W, OW) -> int:
     """How many adjacent output pixels :class:`Conv2dFunction` puts in one im2col row for input
-    x, filters W and output width OW: 1 (the plain im2col) unless the filters are thin
-    (C*FH*FW <= GROUPED_MAX_K, at most 64 of them) and x is finite (see im2col_grouped)."""
+    x, filters W and output width OW: 1 (the plain im2col) unless the filters are thin and x
+    is finite (0 * inf = nan would spread a non-finite pixel into its group's neighbours)."""
     FN, C, FH, FW = W.shape
-    if C * FH * FW > GROUPED_MAX_K or FN > 64:
+    if C * FH * FW > GROUPED_MAX_K or FN > GROUPED_MAX_FILTERS:
         return 1
     group = next((g for g in PIXEL_GROUPS if OW % g == 0), 1)
     if group > 1 and not np.isfinite(x).all():
