@@ -87,6 +87,36 @@ def test_relu_then_pooling_on_a_conv_layout_matches_the_standard(kernel_size, st
     assert g_new.strides == g_std.strides or g_new.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
+@pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (2, 1, 0), (3, 2, 1)])
+@pytest.mark.parametrize("layout", ["channels-last", "C-ordered"])
+def test_pooling_non_finite_windows_like_the_standard(kernel_size, stride, padding, layout):
+    """NaN makes its window's maximum NaN and sends that window no gradient; +inf and -inf are
+    ordinary values (a window of -inf has maximum -inf, and its first -inf gets the gradient).
+    The 2x2 kernel and the general one, against the standard, in training and in no_grad."""
+    from tinygrad_edu import no_grad
+    x = conv_like((3, 6, 8, 4), seed=1, dtype=np.float64)
+    if layout == "C-ordered":
+        x = np.ascontiguousarray(x)
+    x[0, 0, 0, 0] = np.nan
+    x[0, 1, 2, 2:4] = np.inf
+    x[1, 2, 0:2, 0:2] = -np.inf
+    x[2, 3, 4, 5] = np.nan
+    x[2, 3, 5, 4] = np.inf
+    results = []
+    for pool in (standard_layers.MaxPool2d, nc.MaxPool2d):
+        xt = Tensor(x, requires_grad=True)
+        y = pool(kernel_size, stride=stride, padding=padding)(xt)
+        y.backward(Tensor(np.arange(1, y.data.size + 1, dtype=x.dtype).reshape(y.shape)))
+        with no_grad():
+            y_inference = pool(kernel_size, stride=stride, padding=padding)(Tensor(x)).data
+        results.append((y.data, xt.grad.data, y_inference))
+    (y_std, g_std, i_std), (y_new, g_new, i_new) = results
+    assert np.isnan(y_std).any() and np.isposinf(y_std).any()
+    np.testing.assert_array_equal(y_new, y_std)
+    np.testing.assert_array_equal(g_new, g_std)
+    np.testing.assert_array_equal(i_new, i_std)
+
+
 def test_inputs_the_kernels_do_not_take_go_to_the_standard_code():
     x = np.arange(-8, 8, dtype=np.int64).reshape(1, 1, 4, 4)
     np.testing.assert_array_equal(nc.MaxPool2d(2)(Tensor(x)).data,

@@ -124,7 +124,8 @@ def relu(x):
 class MaxPool2dFunction(Function):
     """y[n, c, i, j] = max of the window at (i*stride, j*stride) of x padded with -inf;
     dL/dx = dL/dy at the window's first maximum in row-major order, 0 elsewhere (summed where
-    windows overlap): the standard max pooling, by :func:`kernels.max_pool_forward` and
+    windows overlap): the standard max pooling, by :func:`kernels.max_pool_forward` (its
+    2x2 form :func:`kernels.max_pool_2x2_forward` for unpadded 2x2 windows) and
     :func:`kernels.max_pool_backward`. The window positions of the maxima are kept as int8."""
 
     def __init__(self, geometry):
@@ -142,8 +143,12 @@ class MaxPool2dFunction(Function):
         arg_dtype = np.int8 if g.kh * g.kw < 128 else np.int32
         arg = _empty_nchw((N, C, OH, OW), channels_last, arg_dtype) if keep_arg \
             else np.empty((1, 1, 1, 1), dtype=arg_dtype)
-        kernels.pick(kernels.max_pool_forward, x.size)(
-            _nhwc(x), g.kh, g.kw, g.stride, g.pad, _nhwc(out), _nhwc(arg), keep_arg)
+        if g.kh == g.kw == 2 and g.pad == 0:
+            kernels.pick(kernels.max_pool_2x2_forward, x.size)(
+                _nhwc(x), g.stride, _nhwc(out), _nhwc(arg), keep_arg)
+        else:
+            kernels.pick(kernels.max_pool_forward, x.size)(
+                _nhwc(x), g.kh, g.kw, g.stride, g.pad, _nhwc(out), _nhwc(arg), keep_arg)
         if keep_arg:
             self.arg, self.x_shape, self.channels_last = arg, x.shape, channels_last
         return out

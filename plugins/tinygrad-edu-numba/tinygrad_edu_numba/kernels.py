@@ -192,6 +192,57 @@ def _max_pool_forward(x, kh, kw, stride, pad, out, arg, keep_arg):
             _store(first, arg, n)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _max_of_2x2(x, n, h, w, c):
+    """(m, k): the maximum m of the 2x2 window x[n, h:h+2, w:w+2, c] and the row-major
+    position k (0..3) of its first occurrence; a NaN wins (m is then NaN and k meaningless).
+
+    The same select as the general kernel (``v > m or v != v``), kept in registers."""
+    m = x[n, h, w, c]
+    k = 0
+    v = x[n, h, w + 1, c]
+    take = v > m or v != v
+    m, k = (v, 1) if take else (m, k)
+    v = x[n, h + 1, w, c]
+    take = v > m or v != v
+    m, k = (v, 2) if take else (m, k)
+    v = x[n, h + 1, w + 1, c]
+    take = v > m or v != v
+    m, k = (v, 3) if take else (m, k)
+    return m, k
+
+
+def _max_pool_2x2_forward(x, stride, out, arg, keep_arg):
+    """:func:`_max_pool_forward` for 2x2 windows without padding (the book's pooling, and
+    SimpleConvNet's): the same results, the window loops written out.
+
+    Why a kernel of its own: in the general kernel each window offset reads and writes the
+    running maximum (and for backward each offset is compared again in a second loop), in a
+    loop over channels whose length numba does not know. Here the four values of a window are
+    compared in registers and the first maximum's position is tracked by the same selects, in
+    one loop over the channels. Measured on SimpleConvNet's (N, 24, 24, 30) conv output, 2
+    threads: 1,000 images 11.0 -> 9.0 ms without ``arg``; 20.4 -> 14.3 ms with it.
+    """
+    N, H, W, C = x.shape
+    OH, OW = out.shape[1], out.shape[2]
+    for n in prange(N):
+        best = np.empty((OH, OW, C), dtype=out.dtype)
+        first = np.empty((OH, OW, C), dtype=arg.dtype)
+        for oh in range(OH):
+            for ow in range(OW):
+                if keep_arg:
+                    for c in range(C):
+                        m, k = _max_of_2x2(x, n, oh * stride, ow * stride, c)
+                        best[oh, ow, c] = m
+                        first[oh, ow, c] = k if m == m else -1
+                else:
+                    for c in range(C):
+                        best[oh, ow, c] = _max_of_2x2(x, n, oh * stride, ow * stride, c)[0]
+        _store(best, out, n)
+        if keep_arg:
+            _store(first, arg, n)
+
+
 def _max_pool_backward(gy, arg, kh, kw, stride, pad, dx, tiles):
     """dx[window position k] += gy * (k == arg) for every window: the gradient goes to each
     window's first maximum.
@@ -262,5 +313,6 @@ def _max_pool_gather(g, arg, kh, kw, stride, pad, out):
 
 
 max_pool_forward = _compile(_max_pool_forward)
+max_pool_2x2_forward = _compile(_max_pool_2x2_forward)
 max_pool_backward = _compile(_max_pool_backward)
 max_pool_gather = _compile(_max_pool_gather)
