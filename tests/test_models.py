@@ -65,6 +65,29 @@ def test_simple_convnet_pooling_before_relu_is_the_books_network(case):
         assert (windows.max(axis=1) <= 0).mean() > 0.2
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_simple_convnet_inference_in_chunks_gives_each_image_its_scores(dtype):
+    """Under no_grad a batch larger than INFERENCE_CHUNK goes through in chunks (the last one
+    shorter): the same scores as one pass (up to the matrix product's rounding, which may
+    depend on the number of rows), and the same classes; with gradients on, one graph."""
+    model = SimpleConvNet(seed=0, dtype=dtype, weight_init="he")
+    chunk = model.INFERENCE_CHUNK
+    x = np.random.default_rng(1).standard_normal((2 * chunk + 37, 1, 28, 28)).astype(dtype)
+    with no_grad():
+        chunked = model(x)
+        model.INFERENCE_CHUNK = len(x)
+        whole = model(x).data
+    assert chunked.dtype == dtype and chunked.shape == (len(x), 10)
+    assert not chunked.requires_grad
+    np.testing.assert_allclose(chunked.data, whole, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-6 if dtype == np.float32 else 1e-13)
+    np.testing.assert_array_equal(chunked.data.argmax(axis=1), whole.argmax(axis=1))
+    model.INFERENCE_CHUNK = chunk
+    xt = Tensor(x[:chunk + 1], requires_grad=True)
+    model(xt).sum().backward()              # training: one pass, gradients reach the input
+    assert xt.grad is not None and xt.grad.shape == xt.shape
+
+
 def test_simple_convnet_bad_geometry_is_a_clear_error():
     with pytest.raises(ValueError, match="even size"):
         SimpleConvNet(conv_param={"filter_size": 4})            # 25 x 25 feature map
