@@ -168,9 +168,13 @@ class _ScatterToMaxima(Function):
     def forward(self, gy):
         g = self.geometry
         dx = _empty_nchw(self.x_shape, self.channels_last, gy.dtype)
-        kernels.pick(kernels.max_pool_backward, dx.size)(
-            _nhwc(gy), _nhwc(self.arg), g.kh, g.kw, g.stride, g.pad, _nhwc(dx),
-            g.tiles_exactly(self.x_shape))
+        tiles = g.tiles_exactly(self.x_shape)
+        if tiles and g.kh == g.kw == 2:
+            kernels.pick(kernels.max_pool_2x2_backward, dx.size)(
+                _nhwc(gy), _nhwc(self.arg), _nhwc(dx))
+        else:
+            kernels.pick(kernels.max_pool_backward, dx.size)(
+                _nhwc(gy), _nhwc(self.arg), g.kh, g.kw, g.stride, g.pad, _nhwc(dx), tiles)
         return dx
 
     def backward(self, ggx):

@@ -285,6 +285,28 @@ def _max_pool_backward(gy, arg, kh, kw, stride, pad, dx, tiles):
                                 dx[n, h, w, c] += v
 
 
+def _max_pool_2x2_backward(gy, arg, dx):
+    """:func:`_max_pool_backward` for 2x2 windows that tile the input (stride 2, no padding,
+    even height and width): each window's gradient and position are read once and its four
+    pixels written together, instead of one pass over the channels per window position."""
+    N, H, W, C = dx.shape
+    OH, OW = gy.shape[1], gy.shape[2]
+    for n in prange(N):
+        g = np.empty((OH, OW, C), dtype=gy.dtype)
+        _load(gy, n, g)
+        for oh in range(OH):
+            h = 2 * oh
+            for ow in range(OW):
+                w = 2 * ow
+                for c in range(C):
+                    v = g[oh, ow, c]
+                    k = arg[n, oh, ow, c]
+                    dx[n, h, w, c] = v * (1 if k == 0 else 0)
+                    dx[n, h, w + 1, c] = v * (1 if k == 1 else 0)
+                    dx[n, h + 1, w, c] = v * (1 if k == 2 else 0)
+                    dx[n, h + 1, w + 1, c] = v * (1 if k == 3 else 0)
+
+
 def _max_pool_gather(g, arg, kh, kw, stride, pad, out):
     """out = sum over window positions k of g[position k] * (k == arg): the adjoint of the
     backward scatter (g at each window's first maximum), used only for gradients of gradients.
@@ -315,4 +337,5 @@ def _max_pool_gather(g, arg, kh, kw, stride, pad, out):
 max_pool_forward = _compile(_max_pool_forward)
 max_pool_2x2_forward = _compile(_max_pool_2x2_forward)
 max_pool_backward = _compile(_max_pool_backward)
+max_pool_2x2_backward = _compile(_max_pool_2x2_backward)
 max_pool_gather = _compile(_max_pool_gather)
