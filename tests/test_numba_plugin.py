@@ -117,6 +117,32 @@ def test_pooling_non_finite_windows_like_the_standard(kernel_size, stride, paddi
     np.testing.assert_array_equal(i_new, i_std)
 
 
+@pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 2, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_parallel_kernels_match_the_standard_on_a_conv_sized_batch(kernel_size, stride,
+                                                                       padding, dtype):
+    """Arrays of PARALLEL_MIN_SIZE elements or more go to the multi-core kernels (the smaller
+    ones of the other tests to the serial ones): SimpleConvNet's conv output shape, with ties,
+    a NaN and infinities, relu after pooling, training and no_grad."""
+    from tinygrad_edu import no_grad
+    from tinygrad_edu_numba import kernels
+    x = conv_like((8, 24, 24, 30), seed=2, dtype=dtype)
+    assert x.size >= kernels.PARALLEL_MIN_SIZE
+    x[1, 2, 3, 4], x[5, 6, 7, 8], x[7, 29, 23, 23] = np.nan, np.inf, -np.inf
+    results = []
+    for relu, pool in ((standard_activations.relu, standard_layers.MaxPool2d),
+                       (nc.relu, nc.MaxPool2d)):
+        xt = Tensor(x, requires_grad=True)
+        y = relu(pool(kernel_size, stride=stride, padding=padding)(xt))
+        # small integers: where windows overlap, sums of them are exact in any order
+        y.backward(Tensor((np.arange(y.data.size) % 7 - 3).astype(dtype).reshape(y.shape)))
+        with no_grad():
+            inference = relu(pool(kernel_size, stride=stride, padding=padding)(Tensor(x))).data
+        results.append((y.data, xt.grad.data, inference))
+    for standard_result, compiled_result in zip(*results):
+        np.testing.assert_array_equal(compiled_result, standard_result)
+
+
 def test_inputs_the_kernels_do_not_take_go_to_the_standard_code():
     x = np.arange(-8, 8, dtype=np.int64).reshape(1, 1, 4, 4)
     np.testing.assert_array_equal(nc.MaxPool2d(2)(Tensor(x)).data,
