@@ -143,6 +143,28 @@ def test_the_parallel_kernels_match_the_standard_on_a_conv_sized_batch(kernel_si
         np.testing.assert_array_equal(compiled_result, standard_result)
 
 
+@pytest.mark.parametrize("layout", ["channels-last", "C-ordered"])
+def test_the_parallel_relu_matches_the_standard(layout):
+    """ReLU on an array over PARALLEL_MIN_SIZE (the multi-core kernel): values, exact zeros,
+    -0.0, NaN and the gradient, also for an upstream gradient in another memory layout."""
+    from tinygrad_edu_numba import kernels
+    x = conv_like((8, 24, 24, 30), seed=3)
+    x = np.ascontiguousarray(x) if layout == "C-ordered" else x
+    assert x.size >= kernels.PARALLEL_MIN_SIZE
+    x[0, 0, 0, :4] = [np.nan, -0.0, np.inf, -np.inf]
+    gy = (np.arange(x.size) % 5 - 2).astype(x.dtype).reshape(x.shape)   # C-ordered
+    results = []
+    for relu in (standard_activations.relu, nc.relu):
+        xt = Tensor(x, requires_grad=True)
+        y = relu(xt)
+        y.backward(Tensor(gy))
+        results.append((y.data, xt.grad.data))
+    (y_std, g_std), (y_new, g_new) = results
+    np.testing.assert_array_equal(y_new, y_std)
+    assert np.array_equal(np.signbit(y_new), np.signbit(y_std))
+    np.testing.assert_array_equal(g_new, g_std)
+
+
 def test_inputs_the_kernels_do_not_take_go_to_the_standard_code():
     x = np.arange(-8, 8, dtype=np.int64).reshape(1, 1, 4, 4)
     np.testing.assert_array_equal(nc.MaxPool2d(2)(Tensor(x)).data,
