@@ -308,12 +308,33 @@ class SendSigint(Callback):
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
 def test_real_ctrl_c_finishes_the_batch_then_stops(capsys):
-    before = signal.getsignal(signal.SIGINT)
-    x, t = blobs(40)
-    h = Trainer(TinyMLP(), lr=0.1, callbacks=[SendSigint()]).fit(x, t, epochs=3, batch_size=10, progress=False)
-    assert h.interrupted and len(h.loss) == 3          # batch 2 was completed, then it stopped
-    assert signal.getsignal(signal.SIGINT) is before   # Python's, or the plugin guard's counter
-    assert "Ctrl-C" in capsys.readouterr().err
+    # Python's own SIGINT handler, as in a terminal: a test run started as a background job
+    # (`pytest &`) ignores SIGINT, and the Trainer leaves an ignored SIGINT ignored
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        x, t = blobs(40)
+        h = Trainer(TinyMLP(), lr=0.1, callbacks=[SendSigint()]).fit(x, t, epochs=3, batch_size=10,
+                                                                    progress=False)
+        assert h.interrupted and len(h.loss) == 3          # batch 2 was completed, then it stopped
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # put back
+        assert "Ctrl-C" in capsys.readouterr().err
+    finally:
+        signal.signal(signal.SIGINT, outer)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_an_ignored_sigint_stays_ignored():
+    """A process that ignores SIGINT (a shell's background job, nohup-like launchers) is not
+    interrupted by one: fit leaves the disposition alone and trains to the end."""
+    outer = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        x, t = blobs(40)
+        h = Trainer(TinyMLP(), lr=0.1, callbacks=[SendSigint()]).fit(x, t, epochs=3, batch_size=10,
+                                                                    progress=False)
+        assert not h.interrupted and len(h.loss) == 12
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_progress_bar_is_drawn_on_stderr(capsys):

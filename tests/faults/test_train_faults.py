@@ -108,6 +108,10 @@ def site(tmp_path):
     return folder
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Child:
     """One ``tinygrad-edu train`` process in its own process group."""
 
@@ -120,8 +124,12 @@ class Child:
         command = [sys.executable, "-m", "tinygrad_edu", "train", "--model", "mlp", "--source", "sample",
                    "--limit", "300", "--test-limit", "100", "--batch-size", "100",
                    "--eval-train-samples", "100", "--no-progress", "--out", str(self.out), *options]
+        # SIGINT as a terminal's process has it (SIG_DFL): a test run started as a background
+        # job (`pytest &`) ignores SIGINT, the child would inherit that, and an ignored SIGINT
+        # stays ignored (the Trainer installs its handler only over Python's default one)
         self.proc = subprocess.Popen(command, cwd=tmp_path, env=environ, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                     preexec_fn=_default_sigint)
         self.out_text = self.err_text = ""
 
     def wait_for(self, name: str) -> None:
