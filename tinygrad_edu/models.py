@@ -166,8 +166,9 @@ class SimpleConvNet(Module):
 
     #: Under ``no_grad`` a larger batch goes through the network this many images at a time:
     #: each layer's output then is still in the CPU's cache when the next layer reads it (the
-    #: convolution's output for 1,000 MNIST images is 69 MB, for 200 about 14 MB). Each image's
-    #: scores are the same numbers; 10,000 test images in batches of 1,000 went from 400-525 ms to
+    #: convolution's output for 1,000 MNIST images is 69 MB, for 200 about 14 MB). Each image
+    #: gets the same scores up to the last bit of a matrix product's rounding (which may depend
+    #: on its number of rows); 10,000 test images in batches of 1,000 went from 400-525 ms to
     #: 360-406 ms (benchmarks/FINDINGS.md, "Fourth round").
     INFERENCE_CHUNK = 200
 
@@ -184,6 +185,7 @@ class SimpleConvNet(Module):
         return self._scores(x)
 
     def _scores(self, x):
+        """conv -> pool -> ReLU -> affine -> ReLU -> affine on a batch of images (N, C, H, W)."""
         x = F.relu(self.pool1(self.conv1(x)))   # = pool(relu(conv)), see the docstring
         x = F.relu(self.affine1(x))          # Affine flattens (N, FN, 12, 12) itself
         return self.affine2(x)

@@ -126,7 +126,8 @@ class MaxPool2dFunction(Function):
     dL/dx = dL/dy at the window's first maximum in row-major order, 0 elsewhere (summed where
     windows overlap): the standard max pooling, by :func:`kernels.max_pool_forward` (its
     2x2 form :func:`kernels.max_pool_2x2_forward` for unpadded 2x2 windows) and
-    :func:`kernels.max_pool_backward`. The window positions of the maxima are kept as int8."""
+    :func:`kernels.max_pool_backward` (:func:`kernels.max_pool_2x2_backward` when 2x2 windows
+    tile the input). The window positions of the maxima are kept as int8."""
 
     def __init__(self, geometry):
         self.geometry = geometry
