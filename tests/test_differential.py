@@ -62,13 +62,13 @@ class ReLUNoFloat32(Function):
 class LastMaxPool2dFunction(MaxPool2dFunction):
     """Wrong: a tie in a window sends the gradient to the *last* maximum."""
 
-    def _first_hits(self, out):
+    def _mark_first_hits(self, xp, out, hits):
         windows = list(self.geometry.windows(*out.shape[2:]))
-        hits, undecided = [None] * len(windows), np.ones(out.shape, dtype=bool)
+        undecided = np.ones(out.shape, dtype=bool)
         for i in reversed(range(len(windows))):
-            hits[i] = (self.xp[windows[i]] == out) & undecided
+            np.equal(xp[windows[i]], out, out=hits[i])
+            hits[i] &= undecided
             undecided &= ~hits[i]
-        return hits
 
 
 class LastMaxPool2d(MaxPool2d):

@@ -134,6 +134,37 @@ def test_maxpool_padding_is_minus_infinity():
     np.testing.assert_array_equal(y.data, -1)     # zero padding would have given 0
 
 
+@pytest.mark.parametrize("kind, kwargs", [("max", {"kernel_size": 2}),
+                                          ("max", {"kernel_size": 3, "stride": 2, "padding": 1}),
+                                          ("avg", {"kernel_size": 2})])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pooling_a_chunk_of_images_at_a_time_changes_nothing(monkeypatch, kind, kwargs,
+                                                             channels_last):
+    """Large batches are pooled a chunk of images at a time (for the cache): the whole batch in
+    one chunk, and one image per chunk, give what each image pooled alone gives, values and
+    gradients, ties and a conv-like channels-last input included."""
+    from tinygrad_edu_plugins.layers import pooling
+    rng = np.random.default_rng(0)
+    x = rng.integers(-3, 4, (5, 3, 6, 6)).astype(np.float32)   # small integers: many ties
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    layer = (L.MaxPool2d if kind == "max" else L.AvgPool2d)(**kwargs)
+    gy = rng.standard_normal(layer(Tensor(x)).shape).astype(np.float32)
+
+    def pool(images):
+        t = Tensor(x[images], requires_grad=True)
+        y = layer(t)
+        y.backward(gy[images])
+        return y.data, t.grad.data
+
+    alone = [np.concatenate(parts) for parts in zip(*(pool([i]) for i in range(len(x))))]
+    for chunk_bytes in (pooling.CHUNK_BYTES, 1):
+        monkeypatch.setattr(pooling, "CHUNK_BYTES", chunk_bytes)
+        assert len(pooling._image_chunks(x)) == (1 if chunk_bytes > 1 else 5)
+        for a, b in zip(alone, pool(slice(None))):
+            np.testing.assert_array_equal(a, b)
+
+
 # ---- a stride that does not tile the padded input: the border is dropped (floor) ------------
 
 

@@ -51,6 +51,9 @@ def _crop_hw(x, pad):
 #         backward marking the first window element equal to the max   3.3 ms
 #
 # The offset loop handles every stride and padding the same way, so there is one code path.
+# Both passes go over the batch a chunk of images at a time (CHUNK_BYTES), so that the offsets
+# after the first find the chunk in the CPU's cache: SimpleConvNet's whole training step (2
+# threads, 8 alternations of 30 steps in one process) 15.7 -> 14.9 and 17.7 -> 16.6 ms.
 
 
 class _PoolGeometry:
@@ -89,38 +92,54 @@ class MaxPool2dFunction(Function):
         OH, OW = self.geometry.output_hw(x.shape)
         neg_inf = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         self.xp = _pad_hw(x, self.geometry.pad, neg_inf)
-        out = None
-        for window in self.geometry.windows(OH, OW):
-            if out is None:
-                out = self.xp[window].copy(order="K")   # keep x's memory order (see below)
-            else:
-                np.maximum(out, self.xp[window], out=out)
-        if is_grad_enabled():
-            # the masks for backward are found here, while x is still in the CPU's cache (in
-            # backward it has to come from memory again): 0.5 ms less per SimpleConvNet step
-            self.hits = self._first_hits(out)
+        windows = list(self.geometry.windows(OH, OW))
+        # out (and the masks) in x's memory order: numpy's empty_like of a strided view keeps it
+        out = np.empty_like(self.xp[windows[0]])
+        grad = is_grad_enabled()
+        if grad:
+            self.hits = [np.empty_like(out, dtype=bool) for _ in windows]
+        for images in _image_chunks(self.xp):
+            xp, y = self.xp[images], out[images]
+            np.copyto(y, xp[windows[0]])
+            for window in windows[1:]:
+                np.maximum(y, xp[window], out=y)
+            if grad:
+                # the masks for backward are found here, while x is still in the CPU's cache
+                # (in backward it has to come from memory again)
+                self._mark_first_hits(xp, y, [hit[images] for hit in self.hits])
         # returned C-ordered (a copy when x was channels-last, as after Conv2d): what follows
         # (a ReLU, then Affine's flattening reshape, and their backward) then reads and writes
         # one memory order; mixed orders cost SimpleConvNet's step about 1 ms more than the copy
         return np.ascontiguousarray(out)
 
-    def _first_hits(self, out):
-        """One boolean mask per window offset: True where that offset holds its window's
-        maximum for the first time (row-major order), so that ties send the gradient once."""
-        hits = []
-        for window in self.geometry.windows(*out.shape[2:]):
-            hit = self.xp[window] == out
-            if hits:
+    def _mark_first_hits(self, xp, out, hits):
+        """Fill one boolean mask per window offset (``hits``, in the order of
+        ``geometry.windows``): True where that offset holds its window's maximum ``out`` for
+        the first time (row-major order), so that ties send the gradient once."""
+        undecided = None
+        for window, hit in zip(self.geometry.windows(*out.shape[2:]), hits):
+            np.equal(xp[window], out, out=hit)
+            if undecided is None:
+                undecided = ~hit
+            else:
                 hit &= undecided
                 undecided ^= hit
-            else:
-                undecided = ~hit
-            hits.append(hit)
-        return hits
 
     def backward(self, gy):
         x_shape = self.inputs[0].shape
         return _WindowScatter(self.geometry, x_shape, self.xp.shape, self.hits, like=self.xp)(gy)
+
+
+#: bytes of (padded) input per chunk of images: a chunk and what is computed from it stay in
+#: the CPU's cache (L2, 1-2 MB a core) while every window offset passes over it
+CHUNK_BYTES = 1 << 20
+
+
+def _image_chunks(a):
+    """Slices of ``a``'s first axis (images), each about :data:`CHUNK_BYTES` of ``a``."""
+    per_image = max(1, a[:1].nbytes)
+    step = max(1, CHUNK_BYTES // per_image)
+    return [slice(i, i + step) for i in range(0, len(a), step)]
 
 
 def _like(a, template):
@@ -153,8 +172,12 @@ class _WindowScatter(Function):
                     g = _like(g, weights[0])
             else:
                 dx = np.empty(self.padded_shape, dtype=g.dtype)   # every pixel is written once
-            for window, w in zip(windows, weights):
-                np.multiply(g, w, out=dx[window])
+            # a chunk of images at a time: each window offset writes its own pixels of dx, and a
+            # chunk's dx stays in the cache until every offset has written it
+            for images in _image_chunks(dx):
+                d = dx[images]
+                for window, w in zip(windows, weights):
+                    np.multiply(g[images], w[images] if w.ndim else w, out=d[window])
         else:
             dx = np.zeros(self.padded_shape, dtype=g.dtype)
             for window, w in zip(windows, weights):
