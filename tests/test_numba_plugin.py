@@ -213,6 +213,53 @@ def test_compiled_kernels_are_cached_on_disk(tmp_path):
     assert any(tmp_path.rglob("*.nbc")), "no cache file was written"
 
 
+def test_the_serial_and_the_parallel_kernel_are_cached_apart(tmp_path):
+    """numba finds a disk-cache entry by the function's name and bytecode, not by parallel=True
+    (numba issue #6845): with one name, whichever version compiled first was loaded for both,
+    and the "parallel" kernels ran on one core. In a fresh cache, then from the cache, each
+    version compiles (or loads) its own code, and the parallel one runs on several threads."""
+    (tmp_path / "threads_module.py").write_text(textwrap.dedent("""
+        import numba
+        from numba import prange
+
+        def _thread_ids(out):
+            for i in prange(out.size):
+                out[i] = numba.get_thread_id()
+    """))
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from tinygrad_edu_numba import kernels
+        import threads_module
+        versions = dict(zip("sp", kernels._compile(threads_module._thread_ids)))
+        threads = {}
+        for which in sys.argv[1]:
+            ids = np.full(10_000, -1)
+            versions[which](ids)
+            threads[which] = len(set(ids.tolist()))
+        compiled = []
+        x = np.linspace(-1, 1, 1000, dtype=np.float32)
+        for kernel in kernels.relu_forward:
+            kernel(x, np.empty_like(x))
+            compiled.append(sum(kernel.stats.cache_misses.values()))
+        print(threads["s"], threads["p"], *compiled)
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_NUM_THREADS": "2",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    # serial first: with a shared entry the parallel version would load the serial code; then
+    # parallel first (numba.get_thread_id in serial code loaded from the cache, before any
+    # parallel loop has started numba's threads, crashes numba 0.68: not our kernels' case)
+    runs = [subprocess.run([sys.executable, "-c", script, order], env=env, capture_output=True,
+                           text=True, timeout=240) for order in ("sp", "ps")]
+    for run in runs:
+        assert run.returncode == 0, run.stderr or (
+            f"exit {run.returncode}: numba crashes running the serial code as the parallel one")
+    first, again = (list(map(int, run.stdout.split())) for run in runs)
+    assert first[:2] == [1, 2], "the parallel kernel ran on one thread"
+    assert first[2:] == [1, 1], "the parallel relu loaded the serial one's cache entry"
+    assert again == [1, 2, 0, 0], "the second process should load both versions from the cache"
+
+
 def test_installed_it_takes_over_the_names_and_disabling_it_falls_back():
     from tinygrad_edu import nn, plugins
     import tinygrad_edu.functional as F

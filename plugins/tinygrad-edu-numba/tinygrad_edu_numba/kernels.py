@@ -24,6 +24,7 @@ backward 1.34 -> 0.70 ms, forward 1.27 -> 1.13 ms, 2 threads).
 from __future__ import annotations
 
 import os
+import types
 
 import numba
 import numpy as np
@@ -41,9 +42,19 @@ PARALLEL_MIN_SIZE = 1 << 16
 
 
 def _compile(function):
-    """(serial, parallel) compiled versions of ``function``, both cached on disk."""
+    """(serial, parallel) compiled versions of ``function``, both cached on disk.
+
+    The parallel one is compiled from a copy of ``function`` named ``<name>_parallel``: numba
+    files its disk cache under the function's name and finds an entry by the bytecode alone,
+    not by the compile options (numba issue #6845), so with one name the version compiled first
+    (serial or parallel) would be loaded for both."""
+    parallel = types.FunctionType(function.__code__, function.__globals__,
+                                  f"{function.__name__}_parallel", function.__defaults__,
+                                  function.__closure__)
+    parallel.__qualname__ = f"{function.__qualname__}_parallel"
+    parallel.__doc__, parallel.__module__ = function.__doc__, function.__module__
     return (njit(cache=True, nogil=True)(function),
-            njit(cache=True, nogil=True, parallel=True)(function))
+            njit(cache=True, nogil=True, parallel=True)(parallel))
 
 
 def pick(kernels, size):
@@ -287,24 +298,27 @@ def _max_pool_backward(gy, arg, kh, kw, stride, pad, dx, tiles):
 
 def _max_pool_2x2_backward(gy, arg, dx):
     """:func:`_max_pool_backward` for 2x2 windows that tile the input (stride 2, no padding,
-    even height and width): each window's gradient and position are read once and its four
-    pixels written together, instead of one pass over the channels per window position."""
+    even height and width): dx written row by row, each row of dx in one left-to-right pass
+    that puts a window's gradient at its two pixels on that row.
+
+    Why by rows: writing a window's four pixels together (two rows of dx at once) was 2.4x
+    slower, measured on A's shapes (2 threads): 1.8-1.9 ms against 0.71-0.79 ms by rows."""
     N, H, W, C = dx.shape
     OH, OW = gy.shape[1], gy.shape[2]
     for n in prange(N):
         g = np.empty((OH, OW, C), dtype=gy.dtype)
         _load(gy, n, g)
         for oh in range(OH):
-            h = 2 * oh
-            for ow in range(OW):
-                w = 2 * ow
-                for c in range(C):
-                    v = g[oh, ow, c]
-                    k = arg[n, oh, ow, c]
-                    dx[n, h, w, c] = v * (1 if k == 0 else 0)
-                    dx[n, h, w + 1, c] = v * (1 if k == 1 else 0)
-                    dx[n, h + 1, w, c] = v * (1 if k == 2 else 0)
-                    dx[n, h + 1, w + 1, c] = v * (1 if k == 3 else 0)
+            for dy in range(2):
+                h = 2 * oh + dy
+                left = 2 * dy          # the window positions on this row: left, left + 1
+                for ow in range(OW):
+                    w = 2 * ow
+                    for c in range(C):
+                        v = g[oh, ow, c]
+                        k = arg[n, oh, ow, c]
+                        dx[n, h, w, c] = v * (1 if k == left else 0)
+                        dx[n, h, w + 1, c] = v * (1 if k == left + 1 else 0)
 
 
 def _max_pool_gather(g, arg, kh, kw, stride, pad, out):
