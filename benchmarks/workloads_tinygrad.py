@@ -35,6 +35,8 @@ def set_threads(n: int) -> dict:
         import numba
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
         info["numba_threads"] = numba.get_num_threads()
+        from tinygrad_edu_numba import kernels
+        info["numba_parallel_kernels"] = kernels.PARALLEL   # TINYGRAD_EDU_NUMBA_PARALLEL
     return info
 
 

@@ -120,12 +120,14 @@ def test_pooling_non_finite_windows_like_the_standard(kernel_size, stride, paddi
 @pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 2, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_parallel_kernels_match_the_standard_on_a_conv_sized_batch(kernel_size, stride,
-                                                                       padding, dtype):
-    """Arrays of PARALLEL_MIN_SIZE elements or more go to the multi-core kernels (the smaller
-    ones of the other tests to the serial ones): SimpleConvNet's conv output shape, with ties,
-    a NaN and infinities, relu after pooling, training and no_grad."""
+                                                                       padding, dtype,
+                                                                       monkeypatch):
+    """With TINYGRAD_EDU_NUMBA_PARALLEL on, arrays of PARALLEL_MIN_SIZE elements or more go to
+    the multi-core kernels: SimpleConvNet's conv output shape, with ties, a NaN and
+    infinities, relu after pooling, training and no_grad."""
     from tinygrad_edu import no_grad
     from tinygrad_edu_numba import kernels
+    monkeypatch.setattr(kernels, "PARALLEL", True)
     x = conv_like((8, 24, 24, 30), seed=2, dtype=dtype)
     assert x.size >= kernels.PARALLEL_MIN_SIZE
     x[1, 2, 3, 4], x[5, 6, 7, 8], x[7, 29, 23, 23] = np.nan, np.inf, -np.inf
@@ -141,13 +143,18 @@ def test_the_parallel_kernels_match_the_standard_on_a_conv_sized_batch(kernel_si
         results.append((y.data, xt.grad.data, inference))
     for standard_result, compiled_result in zip(*results):
         np.testing.assert_array_equal(compiled_result, standard_result)
+    pooled = kernels.max_pool_2x2_forward if (kernel_size, padding) == (2, 0) \
+        else kernels.max_pool_forward
+    assert pooled[1].signatures, "the parallel pooling kernel did not run"
 
 
 @pytest.mark.parametrize("layout", ["channels-last", "C-ordered"])
-def test_the_parallel_relu_matches_the_standard(layout):
-    """ReLU on an array over PARALLEL_MIN_SIZE (the multi-core kernel): values, exact zeros,
-    -0.0, NaN and the gradient, also for an upstream gradient in another memory layout."""
+def test_the_parallel_relu_matches_the_standard(layout, monkeypatch):
+    """ReLU on an array over PARALLEL_MIN_SIZE (the multi-core kernel, with
+    TINYGRAD_EDU_NUMBA_PARALLEL on): values, exact zeros, -0.0, NaN and the gradient, also for
+    an upstream gradient in another memory layout."""
     from tinygrad_edu_numba import kernels
+    monkeypatch.setattr(kernels, "PARALLEL", True)
     x = conv_like((8, 24, 24, 30), seed=3)
     x = np.ascontiguousarray(x) if layout == "C-ordered" else x
     assert x.size >= kernels.PARALLEL_MIN_SIZE
@@ -163,6 +170,18 @@ def test_the_parallel_relu_matches_the_standard(layout):
     np.testing.assert_array_equal(y_new, y_std)
     assert np.array_equal(np.signbit(y_new), np.signbit(y_std))
     np.testing.assert_array_equal(g_new, g_std)
+    assert kernels.relu_forward[1].signatures and kernels.relu_backward[1].signatures, \
+        "the parallel relu kernels did not run"
+
+
+def test_the_serial_kernels_are_the_default_whatever_the_size(monkeypatch):
+    from tinygrad_edu_numba import kernels
+    pair = kernels.relu_forward
+    monkeypatch.setattr(kernels, "PARALLEL", False)
+    assert kernels.pick(pair, 10 ** 9) is pair[0]
+    monkeypatch.setattr(kernels, "PARALLEL", True)
+    assert kernels.pick(pair, 10 ** 9) is pair[1]
+    assert kernels.pick(pair, kernels.PARALLEL_MIN_SIZE - 1) is pair[0]
 
 
 def test_inputs_the_kernels_do_not_take_go_to_the_standard_code():

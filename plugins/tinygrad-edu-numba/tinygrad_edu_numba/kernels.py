@@ -37,7 +37,13 @@ from numba import njit, prange
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
-#: Arrays smaller than this (in elements) use the serial kernels.
+#: Whether the multi-core (``prange``) versions are used, for arrays of PARALLEL_MIN_SIZE
+#: elements or more. Off unless TINYGRAD_EDU_NUMBA_PARALLEL=1: on the 2-core benchmark machine
+#: they lose next to OpenBLAS's 2 threads (A's step with the plugin, 5 alternations of one
+#: process each: serial 9.1-14.7 ms, 2.0-2.4x its products; parallel 11.8-14.6 ms, 2.2-2.7x;
+#: the products themselves get slower around them). Machines with more cores may differ.
+PARALLEL = os.environ.get("TINYGRAD_EDU_NUMBA_PARALLEL") == "1"
+#: Arrays smaller than this (in elements) always use the serial kernels.
 PARALLEL_MIN_SIZE = 1 << 16
 
 
@@ -58,8 +64,8 @@ def _compile(function):
 
 
 def pick(kernels, size):
-    """The serial or the parallel version of a kernel pair, by the size of the work."""
-    return kernels[size >= PARALLEL_MIN_SIZE]
+    """The serial or the parallel version of a kernel pair (see :data:`PARALLEL`)."""
+    return kernels[PARALLEL and size >= PARALLEL_MIN_SIZE]
 
 
 # ---- ReLU ---------------------------------------------------------------------------------------
@@ -301,8 +307,9 @@ def _max_pool_2x2_backward(gy, arg, dx):
     even height and width): dx written row by row, each row of dx in one left-to-right pass
     that puts a window's gradient at its two pixels on that row.
 
-    Why by rows: writing a window's four pixels together (two rows of dx at once) was 2.4x
-    slower, measured on A's shapes (2 threads): 1.8-1.9 ms against 0.71-0.79 ms by rows."""
+    Why by rows: writing a window's four pixels together (two rows of dx at once) was slower,
+    measured on A's shapes (6 alternations): 1.66-2.41 ms (median 1.75) against 1.00-1.42 ms
+    (median 1.03) serial, 0.92-1.33 against 0.75-0.95 ms parallel."""
     N, H, W, C = dx.shape
     OH, OW = gy.shape[1], gy.shape[2]
     for n in prange(N):
