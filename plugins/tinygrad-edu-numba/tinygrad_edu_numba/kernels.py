@@ -39,9 +39,10 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 #: Whether the multi-core (``prange``) versions are used, for arrays of PARALLEL_MIN_SIZE
 #: elements or more. Off unless TINYGRAD_EDU_NUMBA_PARALLEL=1: on the 2-core benchmark machine
-#: they lose next to OpenBLAS's 2 threads (A's step with the plugin, 5 alternations of one
-#: process each: serial 9.1-14.7 ms, 2.0-2.4x its products; parallel 11.8-14.6 ms, 2.2-2.7x;
-#: the products themselves get slower around them). Machines with more cores may differ.
+#: they are faster alone (A's 2x2 pooling forward 1.07 -> 0.58 ms) but gain nothing in the
+#: training step, next to OpenBLAS's 2 threads (9 alternations of one process each: the step
+#: 1.8-2.7x its matrix products, mean 2.26, against 2.0-2.4x, mean 2.23, serial), nor in D.
+#: Serial, they leave the second core to the rest. Machines with more cores may differ.
 PARALLEL = os.environ.get("TINYGRAD_EDU_NUMBA_PARALLEL") == "1"
 #: Arrays smaller than this (in elements) always use the serial kernels.
 PARALLEL_MIN_SIZE = 1 << 16
