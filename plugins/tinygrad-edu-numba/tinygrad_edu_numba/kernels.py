@@ -2,24 +2,24 @@
 
 Why loops beat numpy here: numpy runs one pass over the whole array per operation (``x > 0``,
 ``np.maximum``, one strided pass per window offset, one comparison pass per mask ...), each
-pass reading and writing the array, and every pass on one core. A compiled loop does all the
-work for one element (or one pooling window) while it is in a register, in a single pass, and
-``prange`` spreads the outer loop over the cores (numba's thread pool).
+pass reading and writing the array. A compiled loop does all the work for one element (or one
+pooling window) while it is in a register, in a single pass.
 
-Every kernel is compiled twice from the same source: ``parallel=True`` for large arrays and a
-serial version for small ones, where starting the thread pool costs more than it saves
-(:func:`pick`). ``cache=True`` stores the machine code on disk next to this file (or in
-numba's user-wide cache when that is not writable), so only the very first run of a new
-(dtype, memory layout) compiles.
+Every kernel is compiled twice from the same source (:func:`_compile`): a serial version, used
+by default, and a ``parallel=True`` one whose ``prange`` spreads the loop over images across the
+cores (numba's thread pool), used for large arrays only when TINYGRAD_EDU_NUMBA_PARALLEL=1
+(:data:`PARALLEL`, :func:`pick`: on 2 cores it gained nothing in a training step). ``cache=True``
+stores the machine code on disk next to this file (or in numba's user-wide cache when that is
+not writable), so only the very first run of a new (dtype, memory layout) compiles.
 
 Pooling kernels see arrays as (N, H, W, C) views (channels last): a convolution's output has
 that memory order, so the innermost loop over channels reads and writes contiguous memory and
 is vectorised. Any other layout works too (numba follows the strides), only slower.
 
-Inside the parallel loops every array is indexed in full (``x[n, h, w, c]``), never through a
-sub-array (``pixel = x[n, h, w]``): each sub-array is a new array object whose reference count
-numba updates atomically, and that alone made the pooling kernels about 2x slower (A's shapes:
-backward 1.34 -> 0.70 ms, forward 1.27 -> 1.13 ms, 2 threads).
+Inside the loops over images every array is indexed in full (``x[n, h, w, c]``), never through
+a sub-array (``pixel = x[n, h, w]``): each sub-array is a new array object whose reference
+count numba updates atomically, and that alone made the pooling kernels about 2x slower (A's
+shapes: backward 1.34 -> 0.70 ms, forward 1.27 -> 1.13 ms).
 """
 from __future__ import annotations
 
@@ -175,12 +175,12 @@ def _max_pool_forward(x, kh, kw, stride, pad, out, arg, keep_arg):
     Replaces the standard's ``np.pad`` (when padding), one ``np.maximum`` pass per window offset
     over strided views, and then for backward one ``==`` pass, one ``&`` and one ``^`` per
     offset to find the first maximum (kh*kw boolean masks of the output's size): about
-    4*kh*kw passes over memory. Here the images are split over the cores; one output pixel's
-    windows (all channels) are read from memory once, their maximum is taken in a vectorised
-    loop over the channels, and the first position equal to it is found in a second loop over
-    the same pixels (now in the L1 cache). Both go to a small per-image buffer, copied to
-    ``out`` and ``arg`` in their own memory order (``out`` is usually C-ordered while x is
-    channels-last), so that every write is contiguous.
+    4*kh*kw passes over memory. Here, image by image (over the cores in the parallel version),
+    one output pixel's windows (all channels) are read from memory once, their maximum is taken
+    in a vectorised loop over the channels, and the first position equal to it is found in a
+    second loop over the same pixels (now in the L1 cache). Both go to a small per-image
+    buffer, copied to ``out`` and ``arg`` in their own memory order (``out`` is usually
+    C-ordered while x is channels-last), so that every write is contiguous.
     """
     N, H, W, C = x.shape
     OH, OW = out.shape[1], out.shape[2]
@@ -267,12 +267,13 @@ def _max_pool_backward(gy, arg, kh, kw, stride, pad, dx, tiles):
 
     Replaces the standard's scatter: one ``np.multiply(gy, mask_k)`` (or ``dx[window] +=
     gy * mask_k`` after ``np.zeros`` when windows overlap or padding is cropped) per window
-    offset, each a strided pass over dx. Here dx is written once, image by image, the images
-    split over the cores; each image's gy is first read into a small buffer in gy's own memory
-    order (gy is usually C-ordered, dx channels-last). When the windows tile the input exactly
-    (``tiles``: stride = window, no padding, nothing left over), every pixel is written exactly
-    once and dx needs no zeroing; otherwise each image's part of dx is zeroed first and its
-    windows accumulate, within one thread (overlapping windows of one image never race).
+    offset, each a strided pass over dx. Here dx is written once, image by image (over the
+    cores in the parallel version); each image's gy is first read into a small buffer in gy's
+    own memory order (gy is usually C-ordered, dx channels-last). When the windows tile the
+    input exactly (``tiles``: stride = window, no padding, nothing left over), every pixel is
+    written exactly once and dx needs no zeroing; otherwise each image's part of dx is zeroed
+    first and its windows accumulate, within one thread (overlapping windows of one image never
+    race).
     """
     N, H, W, C = dx.shape
     OH, OW = gy.shape[1], gy.shape[2]
