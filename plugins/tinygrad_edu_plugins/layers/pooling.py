@@ -38,6 +38,18 @@ def _crop_hw(x, pad):
     return x[:, :, pad:x.shape[2] - pad, pad:x.shape[3] - pad] if pad else x
 
 
+#: bytes of (padded) input per chunk of images: a chunk and what is computed from it stay in
+#: the CPU's cache (L2, 1-2 MB a core) while every window offset passes over it
+CHUNK_BYTES = 1 << 20
+
+
+def _image_chunks(a):
+    """Slices of ``a``'s first axis (images), each about :data:`CHUNK_BYTES` of ``a``."""
+    per_image = max(1, a[:1].nbytes)
+    step = max(1, CHUNK_BYTES // per_image)
+    return [slice(i, i + step) for i in range(0, len(a), step)]
+
+
 #
 # Both pooling layers loop over the kh*kw window offsets and combine whole (N, C, OH, OW)
 # strided slices, instead of the book's im2col + max over rows of length kh*kw. Measured on 2
@@ -128,18 +140,6 @@ class MaxPool2dFunction(Function):
     def backward(self, gy):
         x_shape = self.inputs[0].shape
         return _WindowScatter(self.geometry, x_shape, self.xp.shape, self.hits, like=self.xp)(gy)
-
-
-#: bytes of (padded) input per chunk of images: a chunk and what is computed from it stay in
-#: the CPU's cache (L2, 1-2 MB a core) while every window offset passes over it
-CHUNK_BYTES = 1 << 20
-
-
-def _image_chunks(a):
-    """Slices of ``a``'s first axis (images), each about :data:`CHUNK_BYTES` of ``a``."""
-    per_image = max(1, a[:1].nbytes)
-    step = max(1, CHUNK_BYTES // per_image)
-    return [slice(i, i + step) for i in range(0, len(a), step)]
 
 
 def _like(a, template):
