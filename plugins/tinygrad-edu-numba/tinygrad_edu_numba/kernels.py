@@ -59,7 +59,6 @@ def _compile(function):
                                   f"{function.__name__}_parallel", function.__defaults__,
                                   function.__closure__)
     parallel.__qualname__ = f"{function.__qualname__}_parallel"
-    parallel.__doc__, parallel.__module__ = function.__doc__, function.__module__
     return (njit(cache=True, nogil=True)(function),
             njit(cache=True, nogil=True, parallel=True)(parallel))
 
